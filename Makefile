@@ -1,0 +1,70 @@
+# wgate: a WireGuard gateway that is its own operating system.
+#
+#   make run        boot the image in QEMU with the console on this terminal
+#   make test       every test: host unit tests, boot tests in QEMU, reproducibility
+#   make image      build the bootable ELF; prints its path as the last line
+#   make bench      print the figures (image size, boot times, heap use, engine speed)
+#   make reproduce  build the image twice in different places and compare hashes
+#
+# The kernel is built for kernel/x86_64-wgate.json (hard-float, SSE2) with
+# core/alloc rebuilt from the pinned toolchain's rust-src; see README.md,
+# "Toolchain".
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := image
+
+TOOLCHAIN   := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+TARGET_JSON := kernel/x86_64-wgate.json
+IMAGE       := target/x86_64-wgate/release/wgate
+BUILD       := build
+HARNESS     := target/release/wgate-qemu
+
+CARGO_HOME_DIR := $(or $(CARGO_HOME),$(HOME)/.cargo)
+# Absolute paths that would otherwise end up in panic messages: the source
+# tree, the crate registry and the toolchain's own sources.
+REMAP = --remap-path-prefix=$(CURDIR)=/wgate \
+        --remap-path-prefix=$(CARGO_HOME_DIR)=/cargo \
+        --remap-path-prefix=$$(rustc --print sysroot)=/rustc-sysroot
+KERNEL_CARGO_FLAGS := --locked --release -p gateway-kernel --target $(TARGET_JSON) \
+        -Zbuild-std=core,alloc,compiler_builtins -Zbuild-std-features=compiler-builtins-mem \
+        -Zjson-target-spec
+
+.PHONY: setup image image-only harness test host-test boot-test reproduce run bench clean
+
+setup:
+	@bash qemu/scripts/setup.sh
+
+# The build itself, without the setup step (used by `make reproduce`).
+image-only:
+	RUSTC_BOOTSTRAP=1 RUSTFLAGS="$(REMAP)" cargo build $(KERNEL_CARGO_FLAGS)
+	@echo "$(abspath $(IMAGE))"
+
+image: setup
+	@$(MAKE) --no-print-directory image-only
+
+harness: setup
+	cargo build --locked --release -p gateway-qemu
+
+host-test: setup
+	cargo test --locked --workspace --exclude gateway-kernel
+
+boot-test: image harness
+	@mkdir -p $(BUILD)/boot-tests
+	$(HARNESS) test $(IMAGE) $(BUILD)/boot-tests
+
+reproduce: setup
+	bash qemu/scripts/reproduce.sh
+
+test: setup
+	bash qemu/scripts/test-all.sh
+
+run: image harness
+	$(HARNESS) run $(IMAGE) -device virtio-rng-pci
+
+bench: image harness
+	$(HARNESS) bench $(IMAGE)
+
+clean:
+	cargo clean
+	rm -rf $(BUILD)

@@ -1,0 +1,61 @@
+//! Boot path: PVH and Multiboot2 entry, long-mode trampoline, boot-information parsing.
+//!
+//! The assembly in `entry.s` runs first and ends by calling the kernel's
+//! `gateway_main(protocol, info_paddr)`. The kernel then hands the raw
+//! boot-information address to [`BootInfo::parse`], which reads the loader's
+//! structures through the small [`PhysicalMemory`] trait: the kernel reads
+//! identity-mapped RAM, host tests read a byte buffer.
+#![no_std]
+#![deny(missing_docs)]
+
+mod info;
+pub mod multiboot2;
+pub mod pvh;
+
+pub use info::{BootError, BootInfo, MemoryRegion, Module, Protocol, MAX_CMDLINE, MAX_REGIONS};
+
+#[cfg(target_os = "none")]
+core::arch::global_asm!(include_str!("entry.s"));
+
+/// Read access to physical memory, as the loader left it.
+///
+/// Implementations return `None` for any range they cannot read, so the
+/// parsers never trust a loader-supplied address blindly.
+pub trait PhysicalMemory {
+    /// Copies `buf.len()` bytes starting at physical address `addr`.
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Option<()>;
+
+    /// Reads a little-endian `u32` at `addr`.
+    fn read_u32(&self, addr: u64) -> Option<u32> {
+        let mut b = [0; 4];
+        self.read(addr, &mut b)?;
+        Some(u32::from_le_bytes(b))
+    }
+
+    /// Reads a little-endian `u64` at `addr`.
+    fn read_u64(&self, addr: u64) -> Option<u64> {
+        let mut b = [0; 8];
+        self.read(addr, &mut b)?;
+        Some(u64::from_le_bytes(b))
+    }
+}
+
+/// A byte buffer standing in for physical memory starting at `base`.
+///
+/// Used by the host tests, and by anyone who wants to parse a boot
+/// structure that has already been copied out.
+pub struct BufferMemory<'a> {
+    /// Physical address of `bytes[0]`.
+    pub base: u64,
+    /// The memory contents.
+    pub bytes: &'a [u8],
+}
+
+impl PhysicalMemory for BufferMemory<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Option<()> {
+        let start = usize::try_from(addr.checked_sub(self.base)?).ok()?;
+        let end = start.checked_add(buf.len())?;
+        buf.copy_from_slice(self.bytes.get(start..end)?);
+        Some(())
+    }
+}

@@ -1,0 +1,6 @@
+//! virtio devices on PCI, through `virtio-drivers`.
+
+mod hal;
+pub mod rng;
+
+pub use hal::{set_mmio_mapper, IdentityHal};

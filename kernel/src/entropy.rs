@@ -1,0 +1,101 @@
+//! The kernel's random number generator: ChaCha20 seeded from the CPU's
+//! RDSEED/RDRAND, or else from a virtio-rng device.
+//!
+//! WireGuard's ephemeral keys, indices and cookie secrets come from here.
+//! Without a real entropy source they would be predictable, so the kernel
+//! refuses to start instead of running without one.
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use spin::Mutex;
+
+static RNG: Mutex<Option<ChaCha20Rng>> = Mutex::new(None);
+
+/// Where the seed came from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source {
+    /// The RDSEED instruction (the CPU's entropy conditioner output).
+    Rdseed,
+    /// The RDRAND instruction (the CPU's DRBG).
+    Rdrand,
+    /// A virtio-rng device (the host's entropy).
+    VirtioRng,
+}
+
+#[target_feature(enable = "rdseed")]
+fn rdseed64() -> Option<u64> {
+    let mut value = 0;
+    for _ in 0..128 {
+        if core::arch::x86_64::_rdseed64_step(&mut value) == 1 {
+            return Some(value);
+        }
+        core::hint::spin_loop();
+    }
+    None
+}
+
+#[target_feature(enable = "rdrand")]
+fn rdrand64() -> Option<u64> {
+    let mut value = 0;
+    for _ in 0..16 {
+        if core::arch::x86_64::_rdrand64_step(&mut value) == 1 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Fills 32 bytes from one instruction, rejecting the stuck outputs some
+/// faulty CPUs give (all words equal, e.g. all ones after a suspend bug).
+fn seed_from(mut next: impl FnMut() -> Option<u64>) -> Option<[u8; 32]> {
+    let mut words = [0u64; 4];
+    for word in &mut words {
+        *word = next()?;
+    }
+    if words.iter().all(|w| *w == words[0]) {
+        return None;
+    }
+    let mut seed = [0u8; 32];
+    for (chunk, word) in seed.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    Some(seed)
+}
+
+fn seed_from_cpu() -> Option<([u8; 32], Source)> {
+    if crate::cpu::has_rdseed() {
+        // SAFETY: CPUID reports RDSEED.
+        if let Some(seed) = seed_from(|| unsafe { rdseed64() }) {
+            return Some((seed, Source::Rdseed));
+        }
+    }
+    if crate::cpu::has_rdrand() {
+        // SAFETY: CPUID reports RDRAND.
+        if let Some(seed) = seed_from(|| unsafe { rdrand64() }) {
+            return Some((seed, Source::Rdrand));
+        }
+    }
+    None
+}
+
+/// Seeds the generator, or stops the machine if no source gives entropy.
+pub fn init() {
+    let seeded = seed_from_cpu().or_else(|| drivers::virtio::rng::seed().map(|s| (s, Source::VirtioRng)));
+    let Some((seed, source)) = seeded else {
+        crate::exit::fatal(format_args!(
+            "no entropy source: the CPU has neither RDSEED nor RDRAND and no virtio-rng \
+             device answered; refusing to start, since keys would be predictable \
+             (add `-device virtio-rng-pci` or use a CPU model with RDRAND)"
+        ));
+    };
+    *RNG.lock() = Some(ChaCha20Rng::from_seed(seed));
+    log::info!("entropy: ChaCha20 CSPRNG seeded from {source:?}");
+}
+
+/// Fills `buf` with random bytes.
+pub fn fill(buf: &mut [u8]) {
+    match RNG.lock().as_mut() {
+        Some(rng) => rng.fill_bytes(buf),
+        None => crate::exit::fatal(format_args!("random numbers requested before seeding")),
+    }
+}

@@ -1,0 +1,145 @@
+//! `wgate-qemu`: boot the gateway image in QEMU, run the boot tests, print
+//! the boot benchmarks.
+//!
+//! ```text
+//! wgate-qemu test  <image> <work-dir>    boot tests; ends with "N passed, M failed"
+//! wgate-qemu run   <image> [qemu args]   boot with the console on this terminal
+//! wgate-qemu bench <image>               boot figures (size, time to banner/ready, heap)
+//! ```
+
+use harness::machine::{Machine, QEMU};
+use harness::scenarios::{self, Context};
+use harness::verdict;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") if args.len() == 3 => test(PathBuf::from(&args[1]), PathBuf::from(&args[2])),
+        Some("run") if args.len() >= 2 => run(PathBuf::from(&args[1]), &args[2..]),
+        Some("bench") if args.len() == 2 => bench(PathBuf::from(&args[1])),
+        _ => {
+            eprintln!("usage: wgate-qemu test <image> <work-dir> | run <image> [qemu args] | bench <image>");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn test(image: PathBuf, work_dir: PathBuf) -> ExitCode {
+    let ctx = Context { image, work_dir };
+    let (mut passed, mut failed) = (0, 0);
+    for scenario in scenarios::all() {
+        let started = std::time::Instant::now();
+        match (scenario.run)(&ctx) {
+            Ok(detail) => {
+                passed += 1;
+                println!("boot test {} ... ok ({:.1} s): {detail}", scenario.name, started.elapsed().as_secs_f64());
+            }
+            Err(reason) => {
+                failed += 1;
+                println!("boot test {} ... FAILED ({:.1} s): {reason}", scenario.name, started.elapsed().as_secs_f64());
+            }
+        }
+    }
+    println!("boot tests: {passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Whether KVM can actually boot this image here: some hosts expose
+/// /dev/kvm but cannot run ordinary guests (nested setups that hang).
+fn kvm_boots(image: &PathBuf) -> bool {
+    if std::fs::File::options().read(true).write(true).open("/dev/kvm").is_err() {
+        return false;
+    }
+    let mut machine = Machine::kernel(image, "test=boot");
+    machine.accel = "kvm".into();
+    machine.cpu = "host".into();
+    match machine.run(Duration::from_secs(10), |_| false) {
+        Ok(t) => verdict::selftest_passed(&t).is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn run(image: PathBuf, extra: &[String]) -> ExitCode {
+    let mut machine = Machine::kernel(&image, "");
+    machine.cpu = "max".into();
+    if kvm_boots(&image) {
+        println!("wgate-qemu: KVM boots guests here; using it");
+        machine.accel = "kvm".into();
+        machine.cpu = "host".into();
+    } else {
+        println!("wgate-qemu: KVM unavailable or not working here; using TCG (software emulation)");
+    }
+    machine.extra = extra.to_vec();
+    let mut args = machine.args();
+    // Console on this terminal; Ctrl-A X quits QEMU.
+    if let Some(i) = args.iter().position(|a| a == "stdio") {
+        args[i] = "mon:stdio".into();
+    }
+    if let Some(i) = args.iter().position(|a| a == "-monitor") {
+        args.drain(i..i + 2);
+    }
+    println!("wgate-qemu: {QEMU} {}", args.join(" "));
+    println!("wgate-qemu: press Ctrl-A then X to stop");
+    match Command::new(QEMU).args(&args).status() {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("wgate-qemu: QEMU exited with {status}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("wgate-qemu: cannot start {QEMU}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(image: PathBuf) -> ExitCode {
+    let size = std::fs::metadata(&image).map(|m| m.len()).unwrap_or(0);
+    println!("image size: {size} bytes ({})", image.display());
+    for cpu in ["qemu64", "max"] {
+        let mut banner_ms = Vec::new();
+        let mut ready_ms = Vec::new();
+        let mut peak = String::new();
+        for _ in 0..5 {
+            let mut machine = Machine::kernel(&image, "");
+            machine.cpu = cpu.into();
+            // qemu64 has no RDRAND: give it the host's entropy instead.
+            machine.extra = vec!["-device".into(), "virtio-rng-pci".into()];
+            let Ok(t) = machine.run(Duration::from_secs(30), |l| l.contains("kernel ready")) else {
+                eprintln!("cannot start {QEMU}");
+                return ExitCode::FAILURE;
+            };
+            let banner = t.lines.iter().find(|(_, l)| verdict::is_banner(l)).map(|(at, _)| *at);
+            let ready = t.find("kernel ready");
+            match (banner, ready) {
+                (Some(b), Some((r, line))) => {
+                    banner_ms.push(b.as_secs_f64() * 1000.0);
+                    ready_ms.push(r.as_secs_f64() * 1000.0);
+                    peak = line.rsplit(", ").next().unwrap_or("").to_string();
+                }
+                _ => {
+                    eprintln!("boot on -cpu {cpu} did not reach ready:\n{}", t.text());
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        println!(
+            "TCG -cpu {cpu:7}: QEMU start -> boot banner {:.0} ms, -> kernel ready {:.0} ms (median of 5); heap {peak}",
+            median(&mut banner_ms),
+            median(&mut ready_ms)
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}

@@ -1,0 +1,198 @@
+//! The boot tests `make test` runs, each a QEMU boot under TCG.
+
+use crate::machine::{BootMedium, Machine, Transcript};
+use crate::verdict::{self, address_after, selftest_passed, EXIT_FAILURE};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Longest a healthy boot test may take under TCG.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the harness waits before calling a silent kernel hung, in the
+/// harness's own hang test.
+pub const HANG_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// What the scenarios need.
+pub struct Context {
+    /// The kernel ELF.
+    pub image: PathBuf,
+    /// Scratch directory for the GRUB ISO.
+    pub work_dir: PathBuf,
+}
+
+/// One boot test.
+pub struct Scenario {
+    /// Short name.
+    pub name: &'static str,
+    /// Runs it: `Ok(detail)` or `Err(reason)`.
+    pub run: fn(&Context) -> Result<String, String>,
+}
+
+/// Every boot test, in the order `make test` runs them.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        Scenario { name: "pvh-selftest-cpu-max", run: pvh_selftest_cpu_max },
+        Scenario { name: "pvh-selftest-qemu64-virtio-rng", run: pvh_selftest_qemu64_virtio_rng },
+        Scenario { name: "multiboot2-grub-selftest", run: multiboot2_grub_selftest },
+        Scenario { name: "refuses-without-entropy", run: refuses_without_entropy },
+        Scenario { name: "refuses-cpu-without-nx", run: refuses_cpu_without_nx },
+        Scenario { name: "catches-write-to-read-only", run: catches_write_to_read_only },
+        Scenario { name: "catches-exec-from-heap", run: catches_exec_from_heap },
+        Scenario { name: "catches-stack-overflow", run: catches_stack_overflow },
+        Scenario { name: "harness-fails-a-panicking-kernel", run: harness_fails_panic },
+        Scenario { name: "harness-fails-a-triple-faulting-kernel", run: harness_fails_triple_fault },
+        Scenario { name: "harness-fails-a-hanging-kernel", run: harness_fails_hang },
+    ]
+}
+
+fn boot(machine: &Machine, timeout: Duration) -> Result<Transcript, String> {
+    machine.run(timeout, |_| false).map_err(|e| format!("cannot start {}: {e}", crate::machine::QEMU))
+}
+
+fn with_transcript(result: Result<String, String>, t: &Transcript) -> Result<String, String> {
+    result.map_err(|reason| format!("{reason}\n--- console ---\n{}", t.text()))
+}
+
+fn pvh_selftest_cpu_max(ctx: &Context) -> Result<String, String> {
+    let t = boot(&Machine::kernel(&ctx.image, "test=boot"), BOOT_TIMEOUT)?;
+    let result = selftest_passed(&t).and_then(|detail| {
+        let simd = t.find("simd-preserved: ok").ok_or("SIMD check missing")?;
+        if !simd.1.contains("YMM") {
+            return Err(format!("-cpu max has AVX, but the check ran without it: {}", simd.1));
+        }
+        Ok(detail)
+    });
+    with_transcript(result, &t)
+}
+
+fn pvh_selftest_qemu64_virtio_rng(ctx: &Context) -> Result<String, String> {
+    let mut machine = Machine::kernel(&ctx.image, "test=boot");
+    machine.cpu = "qemu64".into();
+    machine.extra = vec!["-device".into(), "virtio-rng-pci".into()];
+    let t = boot(&machine, BOOT_TIMEOUT)?;
+    let result = selftest_passed(&t).and_then(|detail| {
+        t.find("seeded from VirtioRng").ok_or("the CSPRNG was not seeded from virtio-rng")?;
+        Ok(format!("{detail}; seeded from virtio-rng on a CPU without RDRAND"))
+    });
+    with_transcript(result, &t)
+}
+
+/// Builds a GRUB rescue ISO whose menu boots the image with `multiboot2`.
+pub fn build_grub_iso(image: &Path, work_dir: &Path, cmdline: &str) -> Result<PathBuf, String> {
+    let root = work_dir.join("iso-root");
+    let grub_dir = root.join("boot/grub");
+    std::fs::create_dir_all(&grub_dir).map_err(|e| format!("{}: {e}", grub_dir.display()))?;
+    std::fs::copy(image, root.join("boot/wgate.elf")).map_err(|e| format!("copy image: {e}"))?;
+    let config = format!(
+        "set timeout=0\nset default=0\nserial --unit=0 --speed=115200\nterminal_output serial\n\
+         menuentry \"wgate\" {{\n    multiboot2 /boot/wgate.elf {cmdline}\n    boot\n}}\n"
+    );
+    std::fs::write(grub_dir.join("grub.cfg"), config).map_err(|e| format!("grub.cfg: {e}"))?;
+    let iso = work_dir.join("wgate.iso");
+    let output = Command::new("grub-mkrescue")
+        .arg("-o")
+        .arg(&iso)
+        .arg(&root)
+        .output()
+        .map_err(|e| format!("cannot run grub-mkrescue: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("grub-mkrescue failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    Ok(iso)
+}
+
+fn multiboot2_grub_selftest(ctx: &Context) -> Result<String, String> {
+    let iso = build_grub_iso(&ctx.image, &ctx.work_dir, "test=boot")?;
+    let mut machine = Machine::kernel(&ctx.image, "");
+    machine.medium = BootMedium::Cdrom(iso);
+    let t = boot(&machine, BOOT_TIMEOUT)?;
+    let result = selftest_passed(&t).and_then(|detail| {
+        t.find("boot protocol Multiboot2").ok_or("the kernel did not report a Multiboot2 boot")?;
+        Ok(format!("{detail}, booted by GRUB through Multiboot2"))
+    });
+    with_transcript(result, &t)
+}
+
+fn expect_refusal(t: &Transcript, message: &str) -> Result<String, String> {
+    let (_, line) = t.find(message).ok_or_else(|| format!("no `{message}` message"))?;
+    if t.find("kernel ready").is_some() {
+        return Err("the kernel reached `kernel ready` anyway".into());
+    }
+    if t.exit_code() != Some(EXIT_FAILURE) {
+        return Err(format!("expected exit status {EXIT_FAILURE}, got {:?}", t.exit_code()));
+    }
+    Ok(format!("refused: {}", line.trim()))
+}
+
+fn refuses_without_entropy(ctx: &Context) -> Result<String, String> {
+    let mut machine = Machine::kernel(&ctx.image, "test=boot");
+    machine.cpu = "qemu64".into();
+    let t = boot(&machine, BOOT_TIMEOUT)?;
+    with_transcript(expect_refusal(&t, "no entropy source"), &t)
+}
+
+fn refuses_cpu_without_nx(ctx: &Context) -> Result<String, String> {
+    let mut machine = Machine::kernel(&ctx.image, "test=boot");
+    machine.cpu = "qemu64,-nx".into();
+    let t = boot(&machine, BOOT_TIMEOUT)?;
+    with_transcript(expect_refusal(&t, "missing feature: NX"), &t)
+}
+
+/// Boots a fault mode and checks the page fault was reported at the
+/// address the kernel announced, with the right access kind.
+fn expect_page_fault(ctx: &Context, mode: &str, announced: &str, reported: &str) -> Result<String, String> {
+    let t = boot(&Machine::kernel(&ctx.image, &format!("test={mode}")), BOOT_TIMEOUT)?;
+    let result = (|| {
+        let target = address_after(&t, announced).ok_or_else(|| format!("no `{announced}` line"))?;
+        let fault = address_after(&t, reported).ok_or_else(|| format!("no `{reported}` report"))?;
+        if fault != target {
+            return Err(format!("fault reported at {fault:#x}, expected {target:#x}"));
+        }
+        t.find("protection violation").ok_or("fault not reported as a protection violation")?;
+        if t.exit_code() != Some(EXIT_FAILURE) {
+            return Err(format!("machine not stopped with the failure code: {:?}", t.exit_code()));
+        }
+        Ok(format!("caught and reported at {fault:#x}"))
+    })();
+    with_transcript(result, &t)
+}
+
+fn catches_write_to_read_only(ctx: &Context) -> Result<String, String> {
+    expect_page_fault(ctx, "fault-write", "writing to read-only address", "page fault: write at address")
+}
+
+fn catches_exec_from_heap(ctx: &Context) -> Result<String, String> {
+    expect_page_fault(ctx, "fault-exec", "executing heap address", "page fault: instruction fetch at address")
+}
+
+fn catches_stack_overflow(ctx: &Context) -> Result<String, String> {
+    let t = boot(&Machine::kernel(&ctx.image, "test=stack-overflow"), BOOT_TIMEOUT)?;
+    let result = (|| {
+        t.find("EXCEPTION: double fault").ok_or("no double fault report")?;
+        let (_, line) = t.find("stack overflow: RSP").ok_or("the guard page was not identified")?;
+        Ok(line.to_string())
+    })();
+    with_transcript(result, &t)
+}
+
+/// The harness's own tests: a broken kernel must be judged a failure.
+fn expect_harness_failure(ctx: &Context, mode: &str, timeout: Duration, reason: &str) -> Result<String, String> {
+    let t = boot(&Machine::kernel(&ctx.image, &format!("test={mode}")), timeout)?;
+    match verdict::selftest_passed(&t) {
+        Ok(_) => Err(format!("the harness passed a kernel run with test={mode}")),
+        Err(why) if why.contains(reason) => Ok(format!("judged a failure: {why}")),
+        Err(why) => Err(format!("failed for the wrong reason (wanted `{reason}`): {why}")),
+    }
+}
+
+fn harness_fails_panic(ctx: &Context) -> Result<String, String> {
+    expect_harness_failure(ctx, "panic", BOOT_TIMEOUT, "panicked")
+}
+
+fn harness_fails_triple_fault(ctx: &Context) -> Result<String, String> {
+    expect_harness_failure(ctx, "triple-fault", BOOT_TIMEOUT, "triple fault")
+}
+
+fn harness_fails_hang(ctx: &Context) -> Result<String, String> {
+    expect_harness_failure(ctx, "hang", HANG_TIMEOUT, "hangs")
+}
