@@ -13,9 +13,16 @@ extern crate alloc;
 
 pub mod allowed_ips;
 pub mod config;
+pub mod echo;
+pub mod engine;
 pub mod rate_limiter;
 pub mod replay;
+pub mod router;
 pub mod time;
 
 pub use allowed_ips::{AllowedIps, IpCidr};
+pub use engine::{
+    DropReason, Engine, EngineError, EngineOptions, EngineStats, Now, PeerId, PeerSpec, PeerStats,
+    SendOutcome, Sink,
+};
 pub use time::Instant;
