@@ -1,6 +1,7 @@
 # wgate: a WireGuard gateway that is its own operating system.
 #
-#   make run        boot the image in QEMU with the console on this terminal
+#   make run        the demo: the gateway between a LAN host and a WireGuard peer
+#   make run CONFIG=gateway.conf OUTER_TAP=tap0 INNER_TAP=tap1   your own setup
 #   make test       every test: host unit tests, boot tests in QEMU, reproducibility
 #   make image      build the bootable ELF; prints its path as the last line
 #   make bench      print the figures (image size, boot times, heap use, engine speed)
@@ -59,8 +60,16 @@ reproduce: setup
 test: setup
 	bash qemu/scripts/test-all.sh
 
+# Without CONFIG: the demo (LAN host, gateway, wireguard-go peer in network
+# namespaces). With CONFIG=file: your configuration, NICs on your taps.
+OUTER_TAP ?= wgate-outer
+INNER_TAP ?= wgate-inner
 run: image harness
-	$(HARNESS) run $(IMAGE) -device virtio-rng-pci
+ifeq ($(CONFIG),)
+	$(HARNESS) demo $(IMAGE)
+else
+	$(HARNESS) run $(IMAGE) --config $(CONFIG) --outer-tap $(OUTER_TAP) --inner-tap $(INNER_TAP) -device virtio-rng-pci
+endif
 
 bench: image harness
 	$(HARNESS) bench $(IMAGE)

@@ -275,11 +275,12 @@ xsave_enabled: .byte 0
 boot_pml4: .skip 4096
 boot_pdpt: .skip 4096
 boot_pd:   .skip 4096 * 4
-// The boot stack is the kernel's main stack for its whole life; the page
+// The boot stack (256 KiB: smoltcp and the engine keep sizeable state on
+// it) is the kernel's main stack for its whole life; the page
 // below it stays unmapped in the kernel's page tables as a guard.
 .global boot_stack_guard
 boot_stack_guard: .skip 4096
 .global boot_stack_bottom
-boot_stack_bottom: .skip 65536
+boot_stack_bottom: .skip 262144
 .global boot_stack_top
 boot_stack_top:

@@ -80,3 +80,14 @@ pub fn enable(root: &mut PciRoot<PortCam>, function: DeviceFunction) {
     let (_, command) = root.get_status_command(function);
     root.set_command(function, command | Command::MEMORY_SPACE | Command::BUS_MASTER | Command::IO_SPACE);
 }
+
+/// The legacy interrupt line the firmware assigned to `function`, if it
+/// uses an interrupt pin at all.
+pub fn interrupt_line(function: DeviceFunction) -> Option<u8> {
+    // SAFETY: a read-only access through the configuration ports, made from
+    // the single kernel thread, so it cannot interleave with another access.
+    let cam = unsafe { PortCam::new() };
+    let word = cam.read_word(function, 0x3c);
+    let (line, pin) = (word as u8, (word >> 8) as u8);
+    (pin != 0 && line != 0xff).then_some(line)
+}

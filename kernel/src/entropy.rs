@@ -99,3 +99,31 @@ pub fn fill(buf: &mut [u8]) {
         None => crate::exit::fatal(format_args!("random numbers requested before seeding")),
     }
 }
+
+/// The kernel CSPRNG as a `rand_core` generator, for the WireGuard engine.
+pub struct KernelRng;
+
+impl RngCore for KernelRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut bytes = [0u8; 4];
+        fill(&mut bytes);
+        u32::from_le_bytes(bytes)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut bytes = [0u8; 8];
+        fill(&mut bytes);
+        u64::from_le_bytes(bytes)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        fill(dest);
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        fill(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for KernelRng {}

@@ -16,6 +16,7 @@ mod console;
 mod cpu;
 mod entropy;
 mod exit;
+mod gateway;
 mod gdt;
 mod interrupts;
 mod memory;
@@ -51,6 +52,7 @@ pub extern "C" fn gateway_main(protocol: u32, info_paddr: u32) -> ! {
     gdt::init();
     interrupts::init();
     memory::init(&boot);
+    interrupts::init_io_apic();
     time::init();
     let wall = time::init_wall_clock();
     log::info!("wall clock: {wall} UTC (from the CMOS RTC)");
@@ -66,7 +68,8 @@ pub extern "C" fn gateway_main(protocol: u32, info_paddr: u32) -> ! {
     if let Some(mode) = mode {
         selftest::run(mode);
     }
-    log::info!("idle: no gateway configured yet; halting until interrupts");
+    gateway::run(&boot);
+    log::info!("idle: no gateway configured; halting until interrupts");
     loop {
         time::idle_until(None);
     }

@@ -7,6 +7,9 @@
 //! panics, triple-faults or hangs must be reported as a failure).
 #![forbid(unsafe_code)]
 
+pub mod demo;
+pub mod e2e;
 pub mod machine;
+pub mod topology;
 pub mod scenarios;
 pub mod verdict;

@@ -3,8 +3,10 @@
 //!
 //! ```text
 //! wgate-qemu test  <image> <work-dir>    boot tests; ends with "N passed, M failed"
-//! wgate-qemu run   <image> [qemu args]   boot with the console on this terminal
+//! wgate-qemu run   <image> --config FILE [--outer-tap TAP --inner-tap TAP] [qemu args]
+//!                                        boot on your own config, console on this terminal
 //! wgate-qemu bench <image>               boot figures (size, time to banner/ready, heap)
+//! wgate-qemu demo  <image>               the gateway between a LAN host and a WireGuard peer
 //! ```
 
 use harness::machine::{Machine, QEMU};
@@ -20,8 +22,15 @@ fn main() -> ExitCode {
         Some("test") if args.len() == 3 => test(PathBuf::from(&args[1]), PathBuf::from(&args[2])),
         Some("run") if args.len() >= 2 => run(PathBuf::from(&args[1]), &args[2..]),
         Some("bench") if args.len() == 2 => bench(PathBuf::from(&args[1])),
+        Some("demo") if args.len() == 2 => match harness::demo::run(&PathBuf::from(&args[1])) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("demo failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
         _ => {
-            eprintln!("usage: wgate-qemu test <image> <work-dir> | run <image> [qemu args] | bench <image>");
+            eprintln!("usage: wgate-qemu test <image> <work-dir> | run <image> [qemu args] | bench <image> | demo <image>");
             ExitCode::from(2)
         }
     }
@@ -40,6 +49,18 @@ fn test(image: PathBuf, work_dir: PathBuf) -> ExitCode {
             Err(reason) => {
                 failed += 1;
                 println!("boot test {} ... FAILED ({:.1} s): {reason}", scenario.name, started.elapsed().as_secs_f64());
+            }
+        }
+    }
+    for (name, result) in harness::e2e::all(&ctx.image, &ctx.work_dir) {
+        match result {
+            Ok(detail) => {
+                passed += 1;
+                println!("gateway test {name} ... ok: {detail}");
+            }
+            Err(reason) => {
+                failed += 1;
+                println!("gateway test {name} ... FAILED: {reason}");
             }
         }
     }
@@ -66,9 +87,51 @@ fn kvm_boots(image: &PathBuf) -> bool {
     }
 }
 
-fn run(image: PathBuf, extra: &[String]) -> ExitCode {
+/// `run <image> --config FILE [--outer-tap TAP --inner-tap TAP] [qemu args]`:
+/// boots the image on the user's own configuration, its two NICs on tap
+/// devices the user created and named, with the console on this terminal.
+fn run(image: PathBuf, args: &[String]) -> ExitCode {
     let mut machine = Machine::kernel(&image, "");
-    machine.cpu = "max".into();
+    let mut extra = Vec::new();
+    let mut taps = [None, None];
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned();
+        match (args[i].as_str(), value) {
+            ("--config", Some(file)) => {
+                let name = std::path::Path::new(&file).file_name().and_then(|n| n.to_str()).unwrap_or("gateway.conf").to_string();
+                machine.medium = harness::machine::BootMedium::Kernel {
+                    image: image.clone(),
+                    cmdline: format!("config={name}"),
+                    initrd: Some(PathBuf::from(file)),
+                };
+                i += 2;
+            }
+            ("--outer-tap", Some(tap)) => {
+                taps[0] = Some(tap);
+                i += 2;
+            }
+            ("--inner-tap", Some(tap)) => {
+                taps[1] = Some(tap);
+                i += 2;
+            }
+            _ => {
+                extra.push(args[i].clone());
+                i += 1;
+            }
+        }
+    }
+    for (role, tap) in ["outer", "inner"].iter().zip(&taps) {
+        if let Some(tap) = tap {
+            extra.extend([
+                "-netdev".into(),
+                format!("tap,id={role},ifname={tap},script=no,downscript=no"),
+                "-device".into(),
+                format!("virtio-net-pci,netdev={role}"),
+            ]);
+        }
+    }
+    machine.memory_mib = 64;
     if kvm_boots(&image) {
         println!("wgate-qemu: KVM boots guests here; using it");
         machine.accel = "kvm".into();
@@ -76,7 +139,7 @@ fn run(image: PathBuf, extra: &[String]) -> ExitCode {
     } else {
         println!("wgate-qemu: KVM unavailable or not working here; using TCG (software emulation)");
     }
-    machine.extra = extra.to_vec();
+    machine.extra = extra;
     let mut args = machine.args();
     // Console on this terminal; Ctrl-A X quits QEMU.
     if let Some(i) = args.iter().position(|a| a == "stdio") {

@@ -1,6 +1,7 @@
 //! virtio devices on PCI, through `virtio-drivers`.
 
 mod hal;
+pub mod net;
 pub mod rng;
 
 pub use hal::{set_mmio_mapper, IdentityHal};

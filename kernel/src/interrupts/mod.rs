@@ -7,6 +7,7 @@
 
 pub mod apic;
 mod exceptions;
+pub mod ioapic;
 mod idt;
 mod pic;
 
@@ -61,6 +62,11 @@ pub fn init() {
     idt::load();
 }
 
+/// Brings up the I/O APIC (after paging, which maps it).
+pub fn init_io_apic() {
+    ioapic::init();
+}
+
 /// Called by `interrupt_common` with the saved frame of every interrupt.
 #[no_mangle]
 extern "C" fn interrupt_dispatch(frame: &mut TrapFrame) {
@@ -76,16 +82,35 @@ extern "C" fn interrupt_dispatch(frame: &mut TrapFrame) {
         }
         SPURIOUS_VECTOR => {} // no EOI for spurious interrupts
         v if (DEVICE_VECTOR_BASE..DEVICE_VECTOR_BASE + DEVICE_VECTORS).contains(&v) => {
-            PENDING_DEVICES.fetch_or(1 << (v - DEVICE_VECTOR_BASE), Ordering::AcqRel);
+            // The line stays asserted until the main loop services the
+            // device, so keep it masked until then (see `device_serviced`).
+            let pin = v - DEVICE_VECTOR_BASE;
+            ioapic::mask(pin);
+            PENDING_DEVICES.fetch_or(1 << pin, Ordering::AcqRel);
             apic::end_of_interrupt();
         }
         _ => apic::end_of_interrupt(),
     }
 }
 
-/// Returns and clears the set of device vectors that fired since the last
-/// call (bit `n` = vector `DEVICE_VECTOR_BASE + n`).
-#[allow(dead_code)] // used by the drivers' main loop
+/// Returns and clears the set of I/O APIC pins that fired since the last
+/// call (bit `n` = pin `n`, delivered on vector `DEVICE_VECTOR_BASE + n`).
 pub fn take_pending_devices() -> u64 {
     PENDING_DEVICES.swap(0, Ordering::AcqRel)
+}
+
+/// Routes a level-triggered device line to its vector and enables it.
+pub fn enable_device_line(pin: u8) {
+    if pin < DEVICE_VECTORS {
+        ioapic::route_level(pin, DEVICE_VECTOR_BASE + pin);
+        ioapic::unmask(pin);
+    }
+}
+
+/// Re-enables a device line after its device was serviced (its interrupt
+/// acknowledged, so the line is no longer asserted).
+pub fn device_serviced(pin: u8) {
+    if pin < DEVICE_VECTORS {
+        ioapic::unmask(pin);
+    }
 }

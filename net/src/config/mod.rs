@@ -116,7 +116,7 @@ pub struct OuterConfig {
     pub address: OuterAddress,
     /// Default router for traffic to peers, if statically configured.
     pub gateway: Option<IpAddr>,
-    /// MAC address to use instead of the NIC's own.
+    /// MAC address that identifies which NIC is the outer one.
     pub mac: Option<MacAddress>,
 }
 
@@ -134,7 +134,7 @@ pub enum OuterAddress {
 pub struct InnerConfig {
     /// The gateway's addresses on the LAN (never empty).
     pub addresses: Vec<IpCidr>,
-    /// MAC address to use instead of the NIC's own.
+    /// MAC address that identifies which NIC is the inner one.
     pub mac: Option<MacAddress>,
 }
 

@@ -1,0 +1,75 @@
+//! Finding the two virtio-net NICs and deciding which is outer and which
+//! inner: by MAC address when the configuration names them, otherwise by
+//! PCI address (the first NIC is the outer one).
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use drivers::virtio::net::{find_all, Nic};
+use net::config::{GatewayConfig, MacAddress};
+
+/// The gateway's two NICs.
+pub struct Nics {
+    /// WAN side: carries WireGuard's UDP.
+    pub outer: Nic,
+    /// LAN side.
+    pub inner: Nic,
+}
+
+fn mac_text(mac: [u8; 6]) -> String {
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
+}
+
+/// Starts every virtio-net NIC and picks the outer and inner ones.
+pub fn bring_up(config: &GatewayConfig) -> Result<Nics, String> {
+    // SAFETY: the kernel is single-threaded and nothing else holds the PCI
+    // configuration ports at this point (entropy seeding has finished).
+    let mut root = unsafe { drivers::pci::root() };
+    let found = find_all(&root);
+    if found.len() < 2 {
+        return Err(format!("the gateway needs two virtio-net NICs; found {}", found.len()));
+    }
+    let mut nics: Vec<Nic> = Vec::new();
+    for location in found {
+        let nic = Nic::start(&mut root, location)
+            .map_err(|e| format!("cannot start the virtio-net NIC at {:?}: {e:?}", location.function))?;
+        nics.push(nic);
+    }
+    let wanted = |mac: Option<MacAddress>| mac.map(|m| m.0);
+    let pick = |nics: &mut Vec<Nic>, mac: Option<[u8; 6]>, role: &str| -> Result<Nic, String> {
+        match mac {
+            Some(mac) => nics
+                .iter()
+                .position(|n| n.mac() == mac)
+                .map(|i| nics.remove(i))
+                .ok_or_else(|| format!("no NIC has the {role} MAC {} named in the configuration", mac_text(mac))),
+            None => Ok(nics.remove(0)),
+        }
+    };
+    // Pick the NICs named by MAC first, so "the first one" means the first
+    // of those left over.
+    let outer_mac = wanted(config.outer.mac);
+    let inner_mac = wanted(config.inner.mac);
+    let (outer, inner) = if outer_mac.is_none() && inner_mac.is_some() {
+        let inner = pick(&mut nics, inner_mac, "inner")?;
+        (pick(&mut nics, None, "outer")?, inner)
+    } else {
+        let outer = pick(&mut nics, outer_mac, "outer")?;
+        (outer, pick(&mut nics, inner_mac, "inner")?)
+    };
+    for (role, nic) in [("outer", &outer), ("inner", &inner)] {
+        let location = nic.location();
+        log::info!(
+            "nic: {role} virtio-net at {:02x}:{:02x}.{}, MAC {}, IRQ {:?}",
+            location.function.bus,
+            location.function.device,
+            location.function.function,
+            mac_text(nic.mac()),
+            location.irq_line
+        );
+        if let Some(line) = location.irq_line {
+            crate::interrupts::enable_device_line(line);
+        }
+    }
+    Ok(Nics { outer, inner })
+}

@@ -1,0 +1,402 @@
+//! End-to-end tests of the gateway: the image in QEMU (TCG) between a LAN
+//! host and a wireguard-go peer, each in a network namespace made by the
+//! test (see [`crate::topology`]). Traffic comes from the real tools
+//! (`ping`, `wg`, `tcpdump`) and from `wgate-nettool`.
+
+use crate::topology::{addr, gateway_config, in_ns, path, Gateway, KeyPair, Network, WireguardGo};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+/// Bytes moved in each direction by the TCP transfer tests.
+pub const TRANSFER_BYTES: u64 = 50 * 1000 * 1000;
+
+/// One named check's outcome.
+pub type Check = (String, Result<String, String>);
+
+/// A booted gateway with its network and peer.
+pub struct Setup {
+    /// The namespaces.
+    pub network: Network,
+    /// wireguard-go.
+    pub peer: WireguardGo,
+    /// The gateway in QEMU.
+    pub gateway: Gateway,
+    /// The gateway's keys.
+    pub gateway_keys: KeyPair,
+}
+
+/// Options for [`setup`].
+pub struct Options<'a> {
+    /// Namespace tag.
+    pub tag: &'a str,
+    /// Whether the gateway knows the peer's endpoint (else only the peer
+    /// can start the handshake).
+    pub gateway_knows_endpoint: bool,
+    /// Extra lines in the gateway's `[Peer]` section.
+    pub extra_peer_lines: &'a str,
+    /// `[Interface] MTU`, if not the default.
+    pub mtu: Option<u16>,
+}
+
+/// The `wgate-nettool` binary next to ours.
+pub fn nettool() -> PathBuf {
+    std::env::current_exe()
+        .map(|exe| exe.with_file_name("wgate-nettool"))
+        .unwrap_or_else(|_| PathBuf::from("wgate-nettool"))
+}
+
+/// Boots a gateway between a LAN host and a wireguard-go peer.
+pub fn setup(image: &Path, options: &Options) -> Result<Setup, String> {
+    let network = Network::new(options.tag)?;
+    let gateway_keys = KeyPair::generate()?;
+    let peer_keys = KeyPair::generate()?;
+    let mut config = gateway_config(&gateway_keys, &peer_keys, options.extra_peer_lines);
+    if !options.gateway_knows_endpoint {
+        config = config.replace(&format!("Endpoint = {}:51820\n", addr::WAN_HOST), "");
+    }
+    if let Some(mtu) = options.mtu {
+        config = config.replace("ListenPort = 51820\n", &format!("ListenPort = 51820\nMTU = {mtu}\n"));
+    }
+    let config_file = network.file("gateway.conf");
+    std::fs::write(&config_file, config).map_err(|e| e.to_string())?;
+    let peer = WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?;
+    let gateway = Gateway::boot(&network, image, &config_file, 64, false)?;
+    gateway.console.wait_for("gateway ready", Duration::from_secs(60)).map_err(|e| format!("{e}\n{}", gateway.console.text()))?;
+    Ok(Setup { network, peer, gateway, gateway_keys })
+}
+
+fn ping(ns: &str, target: &str, extra: &[&str]) -> Result<String, String> {
+    let mut args = vec!["ping", "-c", "3", "-i", "0.3", "-W", "3"];
+    args.extend_from_slice(extra);
+    args.push(target);
+    let out = in_ns(ns, &args)?;
+    Ok(out.lines().find(|l| l.contains("packets transmitted")).unwrap_or("").trim().to_string())
+}
+
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+}
+
+/// Runs `wgate-nettool` in a namespace in the background.
+fn spawn_tool(ns: &str, args: &[&str]) -> Result<crate::topology::Process, String> {
+    let tool = nettool();
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns, path(&tool)])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", tool.display()))?;
+    Ok(crate::topology::Process { child })
+}
+
+/// Waits for a background tool and returns its stdout.
+fn finish_tool(mut process: crate::topology::Process) -> Result<String, String> {
+    let output = process.wait_output().map_err(|e| e.to_string())?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "nettool failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+fn tool(ns: &str, args: &[&str]) -> Result<String, String> {
+    let tool = nettool();
+    let mut full = vec![path(&tool)];
+    full.extend_from_slice(args);
+    in_ns(ns, &full)
+}
+
+/// A TCP transfer from `src_ns` to a sink at `sink_addr` in `sink_ns`,
+/// compared by SHA-256. `during` runs while the data flows.
+fn transfer(src_ns: &str, sink_ns: &str, sink_addr: &str, during: impl FnOnce() -> Result<(), String>) -> Result<String, String> {
+    let bind = format!("{sink_addr}:5001");
+    let sink = spawn_tool(sink_ns, &["tcp-sink", &bind, "--timeout", "240"])?;
+    thread::sleep(Duration::from_millis(500));
+    let bytes = TRANSFER_BYTES.to_string();
+    let source = spawn_tool(src_ns, &["tcp-source", &bind, &bytes, "--seed", "7"])?;
+    let started = std::time::Instant::now();
+    during()?;
+    let sent = finish_tool(source)?;
+    let received = finish_tool(sink)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (sent_line, received_line) = (
+        sent.lines().find(|l| l.starts_with("sent")).unwrap_or(""),
+        received.lines().find(|l| l.starts_with("received")).unwrap_or(""),
+    );
+    match (field(sent_line, "sha256"), field(received_line, "sha256"), field(received_line, "bytes")) {
+        (Some(sent_hash), Some(received_hash), Some(count)) if sent_hash == received_hash && count == bytes => Ok(format!(
+            "{} MB arrived intact (sha256 {}...), {:.1} Mbit/s",
+            TRANSFER_BYTES / 1_000_000,
+            sent_hash.get(..16).unwrap_or(sent_hash),
+            TRANSFER_BYTES as f64 * 8.0 / seconds / 1e6
+        )),
+        _ => Err(format!("sent `{sent_line}`, received `{received_line}`")),
+    }
+}
+
+/// The checks that share one booted gateway whose configuration knows the
+/// peer's endpoint: the gateway starts the handshake.
+pub fn tunnel_checks(image: &Path) -> Vec<Check> {
+    let setup = match setup(image, &Options { tag: "e2e", gateway_knows_endpoint: true, extra_peer_lines: "", mtu: None }) {
+        Ok(setup) => setup,
+        Err(why) => return vec![("gateway-boots-with-two-nics".into(), Err(why))],
+    };
+    let lan = setup.network.lan.name.clone();
+    let wan = setup.network.wan.name.clone();
+    let mut checks: Vec<Check> = Vec::new();
+
+    checks.push(("handshake-when-gateway-initiates".into(), (|| {
+        let result = ping(&lan, addr::PEER_TUNNEL, &[])?;
+        setup.gateway.console.wait_for("handshake completed", Duration::from_secs(5))?;
+        let handshakes = setup.peer.show("latest-handshakes")?;
+        let stamp: u64 = handshakes.split_whitespace().nth(1).and_then(|t| t.parse().ok()).unwrap_or(0);
+        if stamp == 0 {
+            return Err(format!("wireguard-go shows no handshake: {handshakes}"));
+        }
+        Ok(format!("LAN host's first ping started it; {result}"))
+    })()));
+    checks.push(("ping-ipv4-both-ways".into(), (|| {
+        let out = ping(&lan, addr::PEER_TUNNEL, &[])?;
+        let back = ping(&wan, addr::LAN_HOST, &[])?;
+        Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
+    })()));
+    checks.push(("ping-ipv6-both-ways".into(), (|| {
+        let out = ping(&lan, addr::PEER_TUNNEL6, &[])?;
+        let back = ping(&wan, addr::LAN_HOST6, &[])?;
+        Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
+    })()));
+    checks.push(("tcp-50mb-lan-to-peer".into(), transfer(&lan, &wan, addr::PEER_TUNNEL, || Ok(()))));
+    checks.push(("tcp-50mb-peer-to-lan-while-peer-roams".into(), (|| {
+        let detail = transfer(&wan, &lan, addr::LAN_HOST, || {
+            thread::sleep(Duration::from_secs(2));
+            setup.network.wan.exec(&["wg", "set", "wg0", "listen-port", "51999"]).map(|_| ())
+        })?;
+        let roamed = setup.gateway.console.wait_for("endpoint 192.0.2.2:51999", Duration::from_secs(5))?;
+        Ok(format!("{detail}; peer moved to port 51999 mid-transfer, gateway logged `{}`", roamed.trim()))
+    })()));
+    checks.push(("spoofed-inner-source-never-reaches-lan".into(), (|| {
+        setup.network.wan.ip(&["addr", "add", "10.250.0.1/32", "dev", "wg0"])?;
+        let listener = spawn_tool(&lan, &["udp-listen", "192.168.77.2:6000", "4"])?;
+        thread::sleep(Duration::from_millis(500));
+        tool(&wan, &["udp-send", "192.168.77.2:6000", "spoofed", "--bind", "10.250.0.1:0", "--count", "3"])?;
+        tool(&wan, &["udp-send", "192.168.77.2:6000", "genuine", "--bind", "10.99.0.2:0"])?;
+        let heard = finish_tool(listener)?;
+        if heard.contains("spoofed") {
+            return Err(format!("a packet with a source outside the peer's AllowedIPs reached the LAN: {heard}"));
+        }
+        if !heard.contains("genuine") {
+            return Err(format!("the control packet did not arrive either: {heard}"));
+        }
+        Ok("3 packets from 10.250.0.1 (outside AllowedIPs) dropped, the control packet delivered".into())
+    })()));
+    checks.push(("replayed-data-packet-dropped".into(), replay_check(&setup)));
+    checks.push(("answers-ping-after-10000-random-datagrams".into(), (|| {
+        let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
+        let sent = tool(&wan, &["udp-flood", &endpoint, "10000", "--seed", "3"])?;
+        let outer = ping(&wan, addr::GATEWAY_OUTER, &[])?;
+        let tunnel = ping(&lan, addr::PEER_TUNNEL, &[])?;
+        if let Some((_, line)) = setup.gateway.console.text().lines().map(|l| ((), l.to_string())).find(|(_, l)| l.contains("EXCEPTION") || l.contains("panicked")) {
+            return Err(line);
+        }
+        Ok(format!("{}; outer ping: {outer}; tunnel ping: {tunnel}", sent.trim()))
+    })()));
+    checks
+}
+
+/// Captures one encrypted data packet on the WAN, replays it, and checks
+/// its payload reached the LAN exactly once.
+fn replay_check(setup: &Setup) -> Result<String, String> {
+    let lan = &setup.network.lan.name;
+    let wan = &setup.network.wan.name;
+    let capture = setup.network.file("capture.pcap");
+    let listener = spawn_tool(lan, &["udp-listen", "192.168.77.2:6001", "6"])?;
+    let mut tcpdump = crate::topology::Process {
+        child: Command::new("ip")
+            .args(["netns", "exec", wan, "tcpdump", "-i", "eth0", "-U", "-w", path(&capture)])
+            .args(["udp and dst port 51820 and greater 100"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start tcpdump: {e}"))?,
+    };
+    thread::sleep(Duration::from_millis(1500));
+    tool(wan, &["udp-send", "192.168.77.2:6001", "replay-me-once", "--bind", "10.99.0.2:0"])?;
+    thread::sleep(Duration::from_millis(1000));
+    // SIGTERM makes tcpdump flush and close the capture file.
+    let _ = Command::new("kill").arg(tcpdump.child.id().to_string()).status();
+    let _ = tcpdump.child.wait();
+    let hex = tool(wan, &["pcap-extract", path(&capture), "--udp-dst-port", "51820", "--min-len", "64"])?;
+    let hex = hex.trim();
+    if !hex.starts_with("04000000") {
+        return Err(format!("captured datagram is not a WireGuard data packet: {hex}"));
+    }
+    let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
+    tool(wan, &["udp-send-hex", &endpoint, hex, "--bind", "192.0.2.2:40000"])?;
+    let heard = finish_tool(listener)?;
+    let count = heard
+        .lines()
+        .find(|l| l.contains("replay-me-once"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    match count {
+        1 => Ok(format!("captured a {}-byte data packet, replayed it: delivered once, replay dropped", hex.len() / 2)),
+        n => Err(format!("the packet was delivered {n} times: {heard}")),
+    }
+}
+
+/// A fresh gateway without the peer's endpoint: only the peer can start
+/// the handshake.
+pub fn peer_initiates(image: &Path) -> Check {
+    let name = "handshake-when-peer-initiates".to_string();
+    let result = (|| {
+        let setup = setup(image, &Options { tag: "e2p", gateway_knows_endpoint: false, extra_peer_lines: "", mtu: None })?;
+        let out = ping(&setup.network.wan.name, addr::LAN_HOST, &[])?;
+        setup.gateway.console.wait_for("handshake completed", Duration::from_secs(5))?;
+        let endpoint = setup.gateway.console.wait_for("endpoint 192.0.2.2:51820", Duration::from_secs(5))?;
+        Ok(format!("peer->LAN ping: {out}; gateway learned `{}`", endpoint.trim()))
+    })();
+    (name, result)
+}
+
+/// netns.sh "route MTU vs padding", for this topology: with the tunnel MTU
+/// at 1299 and the WAN link dropping anything over 1359 bytes, a padded
+/// packet must never exceed the MTU: 1269- and 1299-byte pings pass.
+pub fn padding_capped_by_mtu(image: &Path) -> Check {
+    let name = "padding-capped-by-tunnel-mtu".to_string();
+    let result = (|| {
+        let setup = setup(image, &Options { tag: "e2m", gateway_knows_endpoint: true, extra_peer_lines: "", mtu: Some(1299) })?;
+        let network = &setup.network;
+        network.gw.ip(&["link", "set", "vo", "mtu", "1359"])?;
+        network.wan.ip(&["link", "set", "eth0", "mtu", "1359"])?;
+        network.wan.ip(&["link", "set", "wg0", "mtu", "1299"])?;
+        let lan = &network.lan.name;
+        let small = ping(lan, addr::PEER_TUNNEL, &["-M", "do", "-s", "1241"])?;
+        let full = ping(lan, addr::PEER_TUNNEL, &["-M", "do", "-s", "1271"])?;
+        Ok(format!("1269 bytes: {small}; 1299 bytes: {full}"))
+    })();
+    (name, result)
+}
+
+/// netns.sh "endpoint inside the tunnel": the peer's endpoint is an
+/// address that is only reachable through the tunnel itself. The gateway
+/// must neither crash nor loop.
+pub fn endpoint_inside_tunnel(image: &Path) -> Check {
+    let name = "endpoint-inside-tunnel-neither-crashes-nor-loops".to_string();
+    let result = (|| {
+        let network = Network::new("e2l")?;
+        let gateway_keys = KeyPair::generate()?;
+        let peer_keys = KeyPair::generate()?;
+        let config = gateway_config(&gateway_keys, &peer_keys, "")
+            .replace(&format!("Endpoint = {}:51820", addr::WAN_HOST), &format!("Endpoint = {}:51820", addr::PEER_TUNNEL));
+        let file = network.file("gateway.conf");
+        std::fs::write(&file, config).map_err(|e| e.to_string())?;
+        let gateway = Gateway::boot(&network, image, &file, 64, false)?;
+        gateway.console.wait_for("gateway ready", Duration::from_secs(60))?;
+        let before = link_tx_packets(&network, "vo")?;
+        let _ = in_ns(&network.lan.name, &["ping", "-c", "5", "-i", "0.2", "-W", "1", addr::PEER_TUNNEL]);
+        thread::sleep(Duration::from_secs(1));
+        let after = link_tx_packets(&network, "vo")?;
+        ping(&network.lan.name, addr::GATEWAY_INNER, &[])?;
+        ping(&network.wan.name, addr::GATEWAY_OUTER, &[])?;
+        if gateway.console.text().contains("EXCEPTION") {
+            return Err(gateway.console.text());
+        }
+        // `vo` carries what the gateway sends out of its outer NIC (the
+        // bridge forwards it to the WAN): a loop would flood it.
+        let sent = after.saturating_sub(before);
+        if sent > 50 {
+            return Err(format!("{sent} frames left the outer NIC in 2 s: a loop"));
+        }
+        Ok(format!("still answers on both NICs; {sent} frames on the outer link, no loop"))
+    })();
+    (name, result)
+}
+
+fn link_tx_packets(network: &Network, dev: &str) -> Result<u64, String> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{dev}/statistics/tx_packets"));
+    match text {
+        Ok(t) => t.trim().parse().map_err(|e| format!("{e}")),
+        // The device lives in the gateway namespace: ask `ip` there.
+        Err(_) => {
+            let out = network.gw.ip(&["-s", "link", "show", dev])?;
+            let mut lines = out.lines().skip_while(|l| !l.trim_start().starts_with("TX:"));
+            lines.next();
+            lines
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("cannot read tx packets of {dev}: {out}"))
+        }
+    }
+}
+
+/// A bad configuration is refused before anything is forwarded, naming
+/// the file and line; so is a peer whose public key has a small order
+/// (nothing is ever sent to it).
+pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
+    let cases: [(&str, &str, &str, &str); 2] = [
+        (
+            "bad-config-refused-with-line-number",
+            "bad.conf",
+            "[Interface]\nPrivateKey = {key}\nListenPort = 51820\n\n[Peer]\nPublicKey = {pub}\nAllowedIPs = 10.0.0.0/33\n\n[Outer]\nAddress = 192.0.2.1/24\n\n[Inner]\nAddress = 192.168.77.1/24\n",
+            "bad.conf:7:",
+        ),
+        (
+            "low-order-peer-key-refused",
+            "low-order.conf",
+            "[Interface]\nPrivateKey = {key}\n\n[Peer]\nPublicKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nAllowedIPs = 10.0.0.0/24\n\n[Outer]\nAddress = 192.0.2.1/24\n\n[Inner]\nAddress = 192.168.77.1/24\n",
+            "low-order.conf",
+        ),
+    ];
+    let mut checks = Vec::new();
+    for (name, file_name, template, expected) in cases {
+        let result = (|| {
+            let keys = KeyPair::generate()?;
+            let peer = KeyPair::generate()?;
+            let text = template.replace("{key}", &keys.private).replace("{pub}", &peer.public);
+            let file = work_dir.join(file_name);
+            std::fs::write(&file, &text).map_err(|e| e.to_string())?;
+            let mut machine = crate::machine::Machine::kernel(image, &format!("config={file_name}"));
+            if let crate::machine::BootMedium::Kernel { initrd, .. } = &mut machine.medium {
+                *initrd = Some(file.clone());
+            }
+            let t = machine
+                .run(Duration::from_secs(30), |l| l.contains("nothing is forwarded"))
+                .map_err(|e| e.to_string())?;
+            let (_, line) = t
+                .find("gateway refused to start")
+                .ok_or_else(|| format!("no refusal on the console:\n{}", t.text()))?;
+            if !line.contains(expected) {
+                return Err(format!("refusal does not name `{expected}`: {line}"));
+            }
+            if t.find("gateway ready").is_some() {
+                return Err("the gateway started anyway".into());
+            }
+            if t.text().contains(&keys.private) {
+                return Err("the private key was printed".into());
+            }
+            Ok(line.trim().to_string())
+        })();
+        checks.push((name.to_string(), result));
+    }
+    checks
+}
+
+/// Every end-to-end check, in order.
+pub fn all(image: &Path, work_dir: &Path) -> Vec<Check> {
+    let mut checks = bad_configs(image, work_dir);
+    checks.extend(tunnel_checks(image));
+    checks.push(peer_initiates(image));
+    checks.push(padding_capped_by_mtu(image));
+    checks.push(endpoint_inside_tunnel(image));
+    checks
+}

@@ -1,0 +1,389 @@
+//! Test networks made of network namespaces: a LAN host, the gateway's
+//! QEMU with its two NICs on tap devices, and a WAN host running a
+//! WireGuard peer (wireguard-go configured with `wg`).
+//!
+//! ```text
+//!  [lan ns] eth0 ──veth── [gw ns] bridge ── tap ── inner NIC ┐
+//!                                                            wgate (QEMU)
+//!  [wan ns] eth0 ──veth── [gw ns] bridge ── tap ── outer NIC ┘
+//!     └ wg0 (wireguard-go)
+//! ```
+//!
+//! Every namespace and process is owned by a guard that removes or kills
+//! it (by PID) when dropped, so a failing test leaves nothing behind. The
+//! namespaces have no route to anything outside themselves.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Runs a command, failing with its output if it does not succeed.
+pub fn sh(args: &[&str]) -> Result<String, String> {
+    let output = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", args[0]))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{}` failed ({}): {}{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// Runs a command inside a namespace.
+pub fn in_ns(ns: &str, args: &[&str]) -> Result<String, String> {
+    let mut full = vec!["ip", "netns", "exec", ns];
+    full.extend_from_slice(args);
+    sh(&full)
+}
+
+/// A network namespace, deleted on drop.
+pub struct Netns {
+    /// Its name.
+    pub name: String,
+}
+
+impl Netns {
+    /// Creates the namespace with its loopback up.
+    pub fn new(name: String) -> Result<Self, String> {
+        let _ = sh(&["ip", "netns", "del", &name]); // a leftover from a killed run
+        sh(&["ip", "netns", "add", &name])?;
+        let ns = Self { name };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// `ip -n <ns> ...`
+    pub fn ip(&self, args: &[&str]) -> Result<String, String> {
+        let mut full = vec!["ip", "-n", &self.name];
+        full.extend_from_slice(args);
+        sh(&full)
+    }
+
+    /// Runs a command inside the namespace.
+    pub fn exec(&self, args: &[&str]) -> Result<String, String> {
+        in_ns(&self.name, args)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "netns", "del", &self.name]);
+    }
+}
+
+/// A child process, killed (by PID) and reaped on drop.
+pub struct Process {
+    /// The child.
+    pub child: Child,
+}
+
+impl Process {
+    /// Waits for the process to end and collects what it printed.
+    pub fn wait_output(&mut self) -> std::io::Result<std::process::Output> {
+        use std::io::Read;
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            out.read_to_end(&mut stdout)?;
+        }
+        if let Some(mut err) = self.child.stderr.take() {
+            err.read_to_end(&mut stderr)?;
+        }
+        let status = self.child.wait()?;
+        Ok(std::process::Output { status, stdout, stderr })
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Lines a process printed, shared with the thread that reads them.
+#[derive(Clone, Default)]
+pub struct Console {
+    lines: Arc<(Mutex<Vec<String>>, Condvar)>,
+}
+
+impl Console {
+    /// Starts copying `stream` line by line into the console (and, when
+    /// `echo` is set, onto our stdout).
+    pub fn capture(stream: impl std::io::Read + Send + 'static, echo: bool) -> Self {
+        let console = Self::default();
+        let shared = console.lines.clone();
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stream);
+            let mut buf = Vec::new();
+            while let Ok(n) = reader.read_until(b'\n', &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let line = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
+                buf.clear();
+                if echo {
+                    println!("{line}");
+                    let _ = std::io::stdout().flush();
+                }
+                let (lines, changed) = &*shared;
+                lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                changed.notify_all();
+            }
+        });
+        console
+    }
+
+    /// Waits until a line containing `needle` appears; returns it.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        let (lines, changed) = &*self.lines;
+        let mut guard = lines.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(line) = guard.iter().find(|l| l.contains(needle)) {
+                return Ok(line.clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!("no `{needle}` on the console within {} s", timeout.as_secs()));
+            }
+            guard = changed.wait_timeout(guard, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Everything printed so far.
+    pub fn text(&self) -> String {
+        self.lines.0.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+    }
+}
+
+/// Addresses of the standard test network. All of them exist only inside
+/// the namespaces (192.0.2.0/24 is TEST-NET-1, the rest private ranges).
+pub mod addr {
+    /// The WAN host.
+    pub const WAN_HOST: &str = "192.0.2.2";
+    /// The gateway's outer address.
+    pub const GATEWAY_OUTER: &str = "192.0.2.1";
+    /// The gateway's LAN address.
+    pub const GATEWAY_INNER: &str = "192.168.77.1";
+    /// The gateway's LAN address, IPv6.
+    pub const GATEWAY_INNER6: &str = "fd00:77::1";
+    /// The LAN host.
+    pub const LAN_HOST: &str = "192.168.77.2";
+    /// The LAN host, IPv6.
+    pub const LAN_HOST6: &str = "fd00:77::2";
+    /// The peer's tunnel address.
+    pub const PEER_TUNNEL: &str = "10.99.0.2";
+    /// The peer's tunnel address, IPv6.
+    pub const PEER_TUNNEL6: &str = "fd00:99::2";
+    /// The gateway's own tunnel address.
+    pub const GATEWAY_TUNNEL: &str = "10.99.0.1";
+}
+
+/// A WireGuard key pair made with `wg genkey` / `wg pubkey`.
+pub struct KeyPair {
+    /// Base64 private key.
+    pub private: String,
+    /// Base64 public key.
+    pub public: String,
+}
+
+impl KeyPair {
+    /// Generates a fresh pair.
+    pub fn generate() -> Result<Self, String> {
+        let private = sh(&["wg", "genkey"])?.trim().to_string();
+        let mut child = Command::new("wg")
+            .arg("pubkey")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run wg pubkey: {e}"))?;
+        child.stdin.take().ok_or("no stdin")?.write_all(private.as_bytes()).map_err(|e| e.to_string())?;
+        let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        Ok(Self { private, public: String::from_utf8_lossy(&output.stdout).trim().to_string() })
+    }
+}
+
+/// The three namespaces and their links.
+pub struct Network {
+    /// Holds QEMU, the taps and the bridges.
+    pub gw: Netns,
+    /// The WAN host with the WireGuard peer.
+    pub wan: Netns,
+    /// The LAN host.
+    pub lan: Netns,
+    /// Scratch directory for configs and keys.
+    pub dir: PathBuf,
+}
+
+impl Network {
+    /// Builds the namespaces, bridges, taps and veths. `tag` keeps the
+    /// names unique per run.
+    pub fn new(tag: &str) -> Result<Self, String> {
+        let dir = std::env::temp_dir().join(format!("wgate-{tag}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let network = Self {
+            gw: Netns::new(format!("wgt-gw-{tag}"))?,
+            wan: Netns::new(format!("wgt-wan-{tag}"))?,
+            lan: Netns::new(format!("wgt-lan-{tag}"))?,
+            dir,
+        };
+        let gw = &network.gw;
+        for (bridge, tap, veth, far) in [("wgbr0", "tapo", "vo", &network.wan), ("wgbr1", "tapi", "vi", &network.lan)] {
+            gw.ip(&["link", "add", bridge, "type", "bridge"])?;
+            gw.ip(&["tuntap", "add", "dev", tap, "mode", "tap"])?;
+            gw.ip(&["link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", &far.name])?;
+            for dev in [tap, veth] {
+                gw.ip(&["link", "set", dev, "master", bridge])?;
+                gw.ip(&["link", "set", dev, "up"])?;
+            }
+            gw.ip(&["link", "set", bridge, "up"])?;
+            far.ip(&["link", "set", "eth0", "up"])?;
+        }
+        network.wan.ip(&["addr", "add", "192.0.2.2/24", "dev", "eth0"])?;
+        network.lan.ip(&["addr", "add", "192.168.77.2/24", "dev", "eth0"])?;
+        network.lan.ip(&["-6", "addr", "add", "fd00:77::2/64", "dev", "eth0", "nodad"])?;
+        network.lan.ip(&["route", "add", "default", "via", addr::GATEWAY_INNER])?;
+        network.lan.ip(&["-6", "route", "add", "default", "via", addr::GATEWAY_INNER6])?;
+        Ok(network)
+    }
+
+    /// Path of a file in the scratch directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// wireguard-go running in the WAN namespace as `wg0`.
+pub struct WireguardGo {
+    /// The wireguard-go process (foreground mode).
+    pub process: Process,
+    /// Its namespace's name.
+    pub ns: String,
+}
+
+impl WireguardGo {
+    /// Starts wireguard-go, configures it with `wg` to know the gateway as
+    /// its peer, and addresses the tunnel interface.
+    pub fn start(network: &Network, keys: &KeyPair, gateway_public: &str, listen_port: u16) -> Result<Self, String> {
+        let ns = network.wan.name.clone();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns, "wireguard-go", "-f", "wg0"])
+            .env("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start wireguard-go: {e}"))?;
+        let wg = Self { process: Process { child }, ns };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while network.wan.ip(&["link", "show", "wg0"]).is_err() {
+            if Instant::now() > deadline {
+                return Err("wireguard-go did not create wg0 within 10 s".into());
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        let key_file = network.file("peer.key");
+        fs::write(&key_file, &keys.private).map_err(|e| e.to_string())?;
+        let port = listen_port.to_string();
+        let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
+        network.wan.exec(&[
+            "wg", "set", "wg0", "private-key", path(&key_file), "listen-port", &port, "peer", gateway_public,
+            "allowed-ips", "10.99.0.1/32,192.168.77.0/24,fd00:77::/64,fd00:99::1/128", "endpoint", &endpoint,
+        ])?;
+        network.wan.ip(&["addr", "add", "10.99.0.2/24", "dev", "wg0"])?;
+        network.wan.ip(&["-6", "addr", "add", "fd00:99::2/64", "dev", "wg0", "nodad"])?;
+        network.wan.ip(&["link", "set", "wg0", "up"])?;
+        network.wan.ip(&["route", "add", "192.168.77.0/24", "dev", "wg0"])?;
+        network.wan.ip(&["-6", "route", "add", "fd00:77::/64", "dev", "wg0"])?;
+        Ok(wg)
+    }
+
+    /// `wg show wg0 <what>` in the WAN namespace.
+    pub fn show(&self, what: &str) -> Result<String, String> {
+        in_ns(&self.ns, &["wg", "show", "wg0", what])
+    }
+}
+
+/// Lossless display of a path for command lines.
+pub fn path(p: &Path) -> &str {
+    p.to_str().unwrap_or("")
+}
+
+/// The gateway configuration file for the standard network.
+pub fn gateway_config(gateway: &KeyPair, peer: &KeyPair, extra_peer_lines: &str) -> String {
+    format!(
+        "# wgate test configuration\n\
+         [Interface]\n\
+         PrivateKey = {}\n\
+         ListenPort = 51820\n\
+         Address = 10.99.0.1/24, fd00:99::1/64\n\
+         \n\
+         [Peer]\n\
+         PublicKey = {}\n\
+         AllowedIPs = 10.99.0.0/24, fd00:99::/64\n\
+         Endpoint = {}:51820\n\
+         {extra_peer_lines}\n\
+         [Outer]\n\
+         Address = 192.0.2.1/24\n\
+         \n\
+         [Inner]\n\
+         Address = 192.168.77.1/24, fd00:77::1/64\n",
+        gateway.private,
+        peer.public,
+        addr::WAN_HOST
+    )
+}
+
+/// The gateway image running in QEMU inside the gateway namespace.
+pub struct Gateway {
+    /// QEMU.
+    pub process: Process,
+    /// Its serial console.
+    pub console: Console,
+}
+
+impl Gateway {
+    /// Boots `image` with `config_file` as its initrd.
+    pub fn boot(network: &Network, image: &Path, config_file: &Path, memory_mib: u32, echo: bool) -> Result<Self, String> {
+        let memory = format!("{memory_mib}M");
+        let cmdline = format!("config={}", config_file.file_name().and_then(|n| n.to_str()).unwrap_or("gateway.conf"));
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &network.gw.name, crate::machine::QEMU])
+            .args(["-accel", "tcg", "-cpu", "max", "-m", &memory, "-nodefaults", "-no-reboot"])
+            .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
+            .args(["-kernel", path(image), "-initrd", path(config_file), "-append", &cmdline])
+            .args(["-netdev", "tap,id=outer,ifname=tapo,script=no,downscript=no"])
+            .args(["-device", "virtio-net-pci,netdev=outer,mac=52:54:00:12:34:01"])
+            .args(["-netdev", "tap,id=inner,ifname=tapi,script=no,downscript=no"])
+            .args(["-device", "virtio-net-pci,netdev=inner,mac=52:54:00:12:34:02"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start QEMU: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let console = Console::capture(stdout, echo);
+        let _ = Console::capture(stderr, true);
+        Ok(Self { process: Process { child }, console })
+    }
+}
