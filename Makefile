@@ -72,6 +72,11 @@ else
 endif
 
 bench: image harness
+	@echo "=== engine: encapsulate/decapsulate, handshakes, against raw AEAD and boringtun (host, one core)"
+	cargo bench --locked -p gateway-net --bench engine
+	@echo "=== allowed IPs: lookups at 10,000 peers"
+	cargo bench --locked -p gateway-net --bench allowed_ips
+	@echo "=== image and gateway figures (QEMU, TCG)"
 	$(HARNESS) bench $(IMAGE)
 
 clean:

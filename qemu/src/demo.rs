@@ -19,7 +19,7 @@ pub fn run(image: &Path) -> Result<(), String> {
     let gateway_keys = KeyPair::generate()?;
     let peer_keys = KeyPair::generate()?;
     let config = network.file("gateway.conf");
-    std::fs::write(&config, gateway_config(&gateway_keys, &peer_keys, "PersistentKeepalive = 25\n"))
+    std::fs::write(&config, gateway_config(&gateway_keys, &peer_keys, ""))
         .map_err(|e| e.to_string())?;
     println!("demo: starting wireguard-go as the WAN peer (tunnel address {})", addr::PEER_TUNNEL);
     let peer = WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?;

@@ -9,6 +9,7 @@
 
 pub mod demo;
 pub mod e2e;
+pub mod gwbench;
 pub mod machine;
 pub mod topology;
 pub mod scenarios;

@@ -2,7 +2,8 @@
 //! the boot benchmarks.
 //!
 //! ```text
-//! wgate-qemu test  <image> <work-dir>    boot tests; ends with "N passed, M failed"
+//! wgate-qemu test  <image> <work-dir>    boot and gateway tests; ends with "N passed, M failed"
+//! wgate-qemu e2e   <image> <work-dir>    the gateway tests only
 //! wgate-qemu run   <image> --config FILE [--outer-tap TAP --inner-tap TAP] [qemu args]
 //!                                        boot on your own config, console on this terminal
 //! wgate-qemu bench <image>               boot figures (size, time to banner/ready, heap)
@@ -19,7 +20,8 @@ use std::time::Duration;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("test") if args.len() == 3 => test(PathBuf::from(&args[1]), PathBuf::from(&args[2])),
+        Some("test") if args.len() == 3 => test(PathBuf::from(&args[1]), PathBuf::from(&args[2]), true),
+        Some("e2e") if args.len() == 3 => test(PathBuf::from(&args[1]), PathBuf::from(&args[2]), false),
         Some("run") if args.len() >= 2 => run(PathBuf::from(&args[1]), &args[2..]),
         Some("bench") if args.len() == 2 => bench(PathBuf::from(&args[1])),
         Some("demo") if args.len() == 2 => match harness::demo::run(&PathBuf::from(&args[1])) {
@@ -36,10 +38,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn test(image: PathBuf, work_dir: PathBuf) -> ExitCode {
+/// Runs the boot tests (if `boot_tests`) and the gateway's end-to-end tests.
+fn test(image: PathBuf, work_dir: PathBuf, boot_tests: bool) -> ExitCode {
     let ctx = Context { image, work_dir };
     let (mut passed, mut failed) = (0, 0);
-    for scenario in scenarios::all() {
+    let scenarios = if boot_tests { scenarios::all() } else { Vec::new() };
+    for scenario in scenarios {
         let started = std::time::Instant::now();
         match (scenario.run)(&ctx) {
             Ok(detail) => {
@@ -52,7 +56,8 @@ fn test(image: PathBuf, work_dir: PathBuf) -> ExitCode {
             }
         }
     }
-    for (name, result) in harness::e2e::all(&ctx.image, &ctx.work_dir) {
+    let only = std::env::var("WGATE_E2E_ONLY").ok();
+    for (name, result) in harness::e2e::all(&ctx.image, &ctx.work_dir, only.as_deref()) {
         match result {
             Ok(detail) => {
                 passed += 1;
@@ -199,7 +204,13 @@ fn bench(image: PathBuf) -> ExitCode {
             median(&mut ready_ms)
         );
     }
-    ExitCode::SUCCESS
+    match harness::gwbench::run(&image) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gateway benchmark failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn median(values: &mut [f64]) -> f64 {

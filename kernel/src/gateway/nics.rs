@@ -71,5 +71,12 @@ pub fn bring_up(config: &GatewayConfig) -> Result<Nics, String> {
             crate::interrupts::enable_device_line(line);
         }
     }
+    let (mut outer, mut inner) = (outer, inner);
+    // A line already asserted while its I/O APIC pin was still configured
+    // as masked edge-triggered left no trace there; acknowledging the
+    // devices now lowers their lines, so the next interrupt is a fresh
+    // assertion the (now level-triggered) pin sees.
+    outer.ack_interrupt();
+    inner.ack_interrupt();
     Ok(Nics { outer, inner })
 }

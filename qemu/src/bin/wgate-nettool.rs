@@ -585,8 +585,10 @@ fn flood_datagram<'a>(rng: &mut Rng, buf: &'a mut [u8]) -> &'a [u8] {
 
 /// Ethernet link type in the pcap global header.
 const LINKTYPE_ETHERNET: u32 = 1;
-/// Linux cooked capture (v1), what `tcpdump -i any` writes.
+/// Linux cooked capture v1 (`tcpdump -i any` with libpcap before 1.10, or `-y LINUX_SLL`).
 const LINKTYPE_LINUX_SLL: u32 = 113;
+/// Linux cooked capture v2, what `tcpdump -i any` writes with libpcap 1.10 and later.
+const LINKTYPE_LINUX_SLL2: u32 = 276;
 
 /// Returns the UDP payload of the `index`-th UDP datagram (IPv4 or IPv6) to `port` whose payload
 /// is at least `min_len` bytes, from a classic libpcap file; `Ok(None)` if there is none.
@@ -624,9 +626,9 @@ fn pcap_find_udp(
     };
     // The link type is the low 16 bits (the upper bits may hold FCS information).
     let linktype = u32_at(header, 20) & 0xffff;
-    if linktype != LINKTYPE_ETHERNET && linktype != LINKTYPE_LINUX_SLL {
+    if ![LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2].contains(&linktype) {
         return Err(format!(
-            "unsupported link type {linktype} (want 1 Ethernet or 113 Linux SLL)"
+            "unsupported link type {linktype} (want 1 Ethernet, 113 Linux SLL or 276 SLL2)"
         ));
     }
     let mut off = 24;
@@ -670,6 +672,8 @@ fn frame_udp_payload(frame: &[u8], linktype: u32, port: u16) -> Option<&[u8]> {
         LINKTYPE_ETHERNET => (be16(frame, 12)?, 14),
         // SLL: packet type, ARPHRD, address length, 8 address bytes, then the protocol.
         LINKTYPE_LINUX_SLL => (be16(frame, 14)?, 16),
+        // SLL2: the protocol comes first, then interface, ARPHRD, type, address: 20 bytes.
+        LINKTYPE_LINUX_SLL2 => (be16(frame, 0)?, 20),
         _ => return None,
     };
     // 802.1Q / 802.1ad tags: skip them to reach the real ethertype.
@@ -844,6 +848,14 @@ mod tests {
         f
     }
 
+    /// A Linux cooked v2 frame (interface 1, outgoing, Ethernet ARPHRD).
+    fn sll2(ethertype: u16, l3: &[u8]) -> Vec<u8> {
+        let mut f = ethertype.to_be_bytes().to_vec();
+        f.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 1, 4, 6, 0x52, 0x54, 0, 0, 0, 1, 0, 0]);
+        f.extend_from_slice(l3);
+        f
+    }
+
     /// A pcap file with the given magic (written in the chosen byte order) and frames.
     fn pcap(big_endian: bool, magic: u32, linktype: u32, frames: &[Vec<u8>]) -> Vec<u8> {
         let w32 = |v: u32| {
@@ -921,6 +933,19 @@ mod tests {
         // The same SLL frames read as Ethernet are garbage, never a panic.
         let wrong = pcap(false, 0xa1b2_c3d4, LINKTYPE_ETHERNET, &frames);
         let _ = pcap_find_udp(&wrong, 51820, 0, 0);
+        let frames = vec![
+            sll2(0x0800, &ipv4_udp(51820, b"v2-four")),
+            sll2(0x86dd, &ipv6_udp(51820, b"v2-six")),
+        ];
+        let file = pcap(true, 0xa1b2_3c4d, LINKTYPE_LINUX_SLL2, &frames);
+        assert_eq!(
+            pcap_find_udp(&file, 51820, 0, 0).unwrap().unwrap(),
+            b"v2-four"
+        );
+        assert_eq!(
+            pcap_find_udp(&file, 51820, 1, 0).unwrap().unwrap(),
+            b"v2-six"
+        );
     }
 
     #[test]
