@@ -55,6 +55,9 @@ impl ConfigurationAccess for PortCam {
         }
     }
 
+    // SAFETY: (of the trait) the clone is used for reads of read-only
+    // registers only; `PortCam` holds no state, every access selects its
+    // register afresh.
     unsafe fn unsafe_clone(&self) -> Self {
         Self { _private: () }
     }

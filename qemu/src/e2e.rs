@@ -339,6 +339,61 @@ fn link_tx_packets(network: &Network, dev: &str) -> Result<u64, String> {
     }
 }
 
+/// netns.sh "persistent keepalive holds a NAT mapping", for this
+/// topology: the gateway sits behind a NAT whose UDP mappings expire after
+/// 2 s, and the peer does not know where the gateway is. The gateway's
+/// `PersistentKeepalive = 1` must keep the mapping open, so the peer can
+/// still reach the LAN after several idle timeouts.
+///
+/// A control run without the keepalive shows the NAT really drops the
+/// mapping, so the check can fail.
+pub fn nat_keepalive(image: &Path) -> Check {
+    let name = "persistent-keepalive-holds-nat-mapping".to_string();
+    let result = (|| {
+        if behind_nat(image, false).is_ok() {
+            return Err("control run without PersistentKeepalive also reached the LAN: the NAT kept its mapping".into());
+        }
+        behind_nat(image, true).map(|out| {
+            format!("after 6 s idle (3 NAT timeouts) the peer still reaches the LAN: {out}; without the keepalive it cannot")
+        })
+    })();
+    (name, result)
+}
+
+/// The gateway behind a 2-second NAT; returns the peer's ping result after
+/// 6 idle seconds.
+fn behind_nat(image: &Path, keepalive: bool) -> Result<String, String> {
+    let network = Network::new("e2n")?;
+    let peer_ns = crate::topology::Netns::new("wgt-peer-e2n".into())?;
+    // The WAN namespace becomes the NAT: inside 192.0.2.2 (the gateway's
+    // default router), outside 198.51.100.1 towards the peer.
+    let nat = &network.wan;
+    nat.ip(&["link", "add", "natout", "type", "veth", "peer", "name", "eth0", "netns", &peer_ns.name])?;
+    nat.ip(&["addr", "add", "198.51.100.1/24", "dev", "natout"])?;
+    nat.ip(&["link", "set", "natout", "up"])?;
+    peer_ns.ip(&["addr", "add", "198.51.100.2/24", "dev", "eth0"])?;
+    peer_ns.ip(&["link", "set", "eth0", "up"])?;
+    nat.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+    nat.exec(&["sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout=2"])?;
+    nat.exec(&["sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout_stream=2"])?;
+    nat.exec(&["nft", "add table ip nat; add chain ip nat post { type nat hook postrouting priority 100; }; add rule ip nat post oifname natout masquerade"])?;
+    let gateway_keys = KeyPair::generate()?;
+    let peer_keys = KeyPair::generate()?;
+    let extra = if keepalive { "PersistentKeepalive = 1\n" } else { "" };
+    let config = gateway_config(&gateway_keys, &peer_keys, extra)
+        .replace(&format!("Endpoint = {}:51820", addr::WAN_HOST), "Endpoint = 198.51.100.2:51820")
+        .replace("Address = 192.0.2.1/24\n", "Address = 192.0.2.1/24\nGateway = 192.0.2.2\n");
+    let file = network.file("gateway.conf");
+    std::fs::write(&file, config).map_err(|e| e.to_string())?;
+    let _peer = WireguardGo::start_in(&peer_ns, &network.dir, &peer_keys, &gateway_keys.public, 51820, None)?;
+    let gateway = Gateway::boot(&network, image, &file, 64, false)?;
+    gateway.console.wait_for("gateway ready", Duration::from_secs(60))?;
+    let _ = ping(&network.lan.name, addr::PEER_TUNNEL, &[]);
+    gateway.console.wait_for("handshake completed", Duration::from_secs(15))?;
+    thread::sleep(Duration::from_secs(6));
+    ping(&peer_ns.name, addr::LAN_HOST, &[])
+}
+
 /// A bad configuration is refused before anything is forwarded, naming
 /// the file and line; so is a peer whose public key has a small order
 /// (nothing is ever sent to it).
@@ -392,7 +447,7 @@ pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
 }
 
 /// Every end-to-end check, in order; `only` (a group name: `config`,
-/// `tunnel`, `peer`, `mtu`, `loop`) narrows the run while debugging.
+/// `tunnel`, `peer`, `mtu`, `loop`, `nat`) narrows the run while debugging.
 pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     let wanted = |group: &str| only.is_none_or(|o| o == group);
     let mut checks = Vec::new();
@@ -410,6 +465,9 @@ pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     }
     if wanted("loop") {
         checks.push(endpoint_inside_tunnel(image));
+    }
+    if wanted("nat") {
+        checks.push(nat_keepalive(image));
     }
     checks
 }

@@ -128,6 +128,12 @@ impl Machine {
 }
 
 fn forward_lines(stream: impl std::io::Read, sender: mpsc::Sender<(String, bool)>, from_stderr: bool) {
+    for_each_line(stream, |line| sender.send((line, from_stderr)).is_ok());
+}
+
+/// Reads `stream` line by line (lossy UTF-8, line ends trimmed), handing
+/// each line to `each` until the stream ends or `each` returns `false`.
+pub fn for_each_line(stream: impl std::io::Read, mut each: impl FnMut(String) -> bool) {
     let mut reader = BufReader::new(stream);
     let mut buf = Vec::new();
     while let Ok(n) = reader.read_until(b'\n', &mut buf) {
@@ -136,7 +142,7 @@ fn forward_lines(stream: impl std::io::Read, sender: mpsc::Sender<(String, bool)
         }
         let line = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
         buf.clear();
-        if sender.send((line, from_stderr)).is_err() {
+        if !each(line) {
             break;
         }
     }

@@ -14,7 +14,7 @@
 //! namespaces have no route to anything outside themselves.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -125,14 +125,7 @@ impl Console {
         let console = Self::default();
         let shared = console.lines.clone();
         thread::spawn(move || {
-            let mut reader = BufReader::new(stream);
-            let mut buf = Vec::new();
-            while let Ok(n) = reader.read_until(b'\n', &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let line = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
-                buf.clear();
+            crate::machine::for_each_line(stream, |line| {
                 if echo {
                     println!("{line}");
                     let _ = std::io::stdout().flush();
@@ -140,7 +133,8 @@ impl Console {
                 let (lines, changed) = &*shared;
                 lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
                 changed.notify_all();
-            }
+                true
+            });
         });
         console
     }
@@ -281,39 +275,56 @@ pub struct WireguardGo {
 }
 
 impl WireguardGo {
-    /// Starts wireguard-go, configures it with `wg` to know the gateway as
-    /// its peer, and addresses the tunnel interface.
+    /// Starts wireguard-go in the WAN namespace, configured with `wg` to
+    /// know the gateway (at its outer address) as its peer.
     pub fn start(network: &Network, keys: &KeyPair, gateway_public: &str, listen_port: u16) -> Result<Self, String> {
-        let ns = network.wan.name.clone();
+        let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
+        Self::start_in(&network.wan, &network.dir, keys, gateway_public, listen_port, Some(&endpoint))
+    }
+
+    /// Starts wireguard-go as `wg0` in `ns`, knowing the gateway as its
+    /// peer at `endpoint` (or learning where it is, for `None`), with the
+    /// standard tunnel addresses and routes to the LAN.
+    pub fn start_in(
+        ns: &Netns,
+        dir: &Path,
+        keys: &KeyPair,
+        gateway_public: &str,
+        listen_port: u16,
+        endpoint: Option<&str>,
+    ) -> Result<Self, String> {
         let child = Command::new("ip")
-            .args(["netns", "exec", &ns, "wireguard-go", "-f", "wg0"])
+            .args(["netns", "exec", &ns.name, "wireguard-go", "-f", "wg0"])
             .env("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start wireguard-go: {e}"))?;
-        let wg = Self { process: Process { child }, ns };
+        let wg = Self { process: Process { child }, ns: ns.name.clone() };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while network.wan.ip(&["link", "show", "wg0"]).is_err() {
+        while ns.ip(&["link", "show", "wg0"]).is_err() {
             if Instant::now() > deadline {
                 return Err("wireguard-go did not create wg0 within 10 s".into());
             }
             thread::sleep(Duration::from_millis(50));
         }
-        let key_file = network.file("peer.key");
+        let key_file = dir.join("peer.key");
         fs::write(&key_file, &keys.private).map_err(|e| e.to_string())?;
         let port = listen_port.to_string();
-        let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
-        network.wan.exec(&[
+        let mut set = vec![
             "wg", "set", "wg0", "private-key", path(&key_file), "listen-port", &port, "peer", gateway_public,
-            "allowed-ips", "10.99.0.1/32,192.168.77.0/24,fd00:77::/64,fd00:99::1/128", "endpoint", &endpoint,
-        ])?;
-        network.wan.ip(&["addr", "add", "10.99.0.2/24", "dev", "wg0"])?;
-        network.wan.ip(&["-6", "addr", "add", "fd00:99::2/64", "dev", "wg0", "nodad"])?;
-        network.wan.ip(&["link", "set", "wg0", "up"])?;
-        network.wan.ip(&["route", "add", "192.168.77.0/24", "dev", "wg0"])?;
-        network.wan.ip(&["-6", "route", "add", "fd00:77::/64", "dev", "wg0"])?;
+            "allowed-ips", "10.99.0.1/32,192.168.77.0/24,fd00:77::/64,fd00:99::1/128",
+        ];
+        if let Some(endpoint) = endpoint {
+            set.extend(["endpoint", endpoint]);
+        }
+        ns.exec(&set)?;
+        ns.ip(&["addr", "add", "10.99.0.2/24", "dev", "wg0"])?;
+        ns.ip(&["-6", "addr", "add", "fd00:99::2/64", "dev", "wg0", "nodad"])?;
+        ns.ip(&["link", "set", "wg0", "up"])?;
+        ns.ip(&["route", "add", "192.168.77.0/24", "dev", "wg0"])?;
+        ns.ip(&["-6", "route", "add", "fd00:77::/64", "dev", "wg0"])?;
         Ok(wg)
     }
 

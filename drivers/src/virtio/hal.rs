@@ -57,10 +57,13 @@ unsafe impl Hal for IdentityHal {
         NonNull::new(paddr as *mut u8).expect("MMIO region at address 0")
     }
 
+    // SAFETY: (of the trait) the buffer stays valid until `unshare`; with
+    // identity mapping and no IOMMU its address is what the device uses.
     unsafe fn share(buffer: NonNull<[u8]>, _direction: BufferDirection) -> PhysAddr {
-        // Identity mapping and no IOMMU: the device sees our addresses.
         buffer.as_ptr() as *mut u8 as PhysAddr
     }
 
+    // SAFETY: (of the trait) nothing was copied or mapped by `share`, so
+    // there is nothing to undo.
     unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _direction: BufferDirection) {}
 }

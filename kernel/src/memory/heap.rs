@@ -36,6 +36,7 @@ unsafe impl GlobalAlloc for CountingHeap {
         ptr
     }
 
+    // SAFETY: (of the trait) callers pass a pointer from `alloc` with its layout.
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
         unsafe { self.inner.dealloc(ptr, layout) };
