@@ -5,9 +5,8 @@
 //!  | type | receiver | nonce | cookie (16+16)     |
 //! ```
 
-use super::{check_fixed, get_array, get_u32, set_u32, MessageType};
-use crate::constants::{COOKIE_NONCE_LEN, COOKIE_REPLY_LEN};
-use crate::error::Result;
+use super::get_array;
+use crate::constants::COOKIE_NONCE_LEN;
 
 mod field {
     use crate::wire::Field;
@@ -22,49 +21,19 @@ mod field {
     pub const COOKIE: Field = 32..64;
 }
 
-/// A typed view of a cookie reply in a byte buffer.
-#[derive(Debug, Clone)]
-pub struct CookieReply<T: AsRef<[u8]>> {
-    buffer: T,
+message_view! {
+    /// A typed view of a cookie reply in a byte buffer.
+    CookieReply, "exactly 64 bytes"
 }
 
-impl<T: AsRef<[u8]>> CookieReply<T> {
-    /// Wraps a buffer without checking it; getters panic if it is shorter than 64 bytes.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        CookieReply { buffer }
-    }
-
-    /// Wraps a received buffer after checking its length (exactly 64) and its header.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let message = Self::new_unchecked(buffer);
-        message.check_len()?;
-        Ok(message)
-    }
-
-    /// Checks the length and the header (type 3, reserved bytes zero).
-    pub fn check_len(&self) -> Result<()> {
-        check_fixed(
-            self.buffer.as_ref(),
-            COOKIE_REPLY_LEN,
-            MessageType::CookieReply,
-        )
-    }
-
-    /// Gives back the underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// The raw header: 3 for a valid message.
-    pub fn message_type(&self) -> u32 {
-        get_u32(self.buffer.as_ref(), field::TYPE)
-    }
-
+index_fields!(CookieReply {
     /// The index we sent in the handshake message this reply answers.
-    pub fn receiver_index(&self) -> u32 {
-        get_u32(self.buffer.as_ref(), field::RECEIVER)
-    }
+    receiver_index,
+    /// Sets the index of the handshake message being answered.
+    set_receiver_index: RECEIVER;
+});
 
+impl<T: AsRef<[u8]>> CookieReply<T> {
     /// The XChaCha20-Poly1305 nonce.
     pub fn nonce(&self) -> [u8; COOKIE_NONCE_LEN] {
         get_array(self.buffer.as_ref(), field::NONCE)
@@ -77,20 +46,6 @@ impl<T: AsRef<[u8]>> CookieReply<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> CookieReply<T> {
-    /// Writes the header: type 3 and zero reserved bytes.
-    pub fn set_message_type(&mut self) {
-        set_u32(
-            self.buffer.as_mut(),
-            field::TYPE,
-            MessageType::CookieReply.to_u32(),
-        );
-    }
-
-    /// Sets the index of the handshake message being answered.
-    pub fn set_receiver_index(&mut self, index: u32) {
-        set_u32(self.buffer.as_mut(), field::RECEIVER, index);
-    }
-
     /// Sets the nonce.
     pub fn set_nonce(&mut self, nonce: &[u8; COOKIE_NONCE_LEN]) {
         self.buffer.as_mut()[field::NONCE].copy_from_slice(nonce);
@@ -99,12 +54,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> CookieReply<T> {
     /// The encrypted cookie field, to be sealed into.
     pub fn encrypted_cookie_mut(&mut self) -> &mut [u8] {
         &mut self.buffer.as_mut()[field::COOKIE]
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for CookieReply<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 }
 

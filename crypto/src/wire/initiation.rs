@@ -5,9 +5,8 @@
 //!  | type | sender | ephemeral | static (32+16) | timestamp (12+16) | mac1 | mac2 |
 //! ```
 
-use super::{check_fixed, get_array, get_u32, set_u32, MessageType};
-use crate::constants::{HANDSHAKE_INITIATION_LEN, KEY_LEN, MAC_LEN};
-use crate::error::Result;
+use super::get_array;
+use crate::constants::KEY_LEN;
 
 mod field {
     use crate::wire::Field;
@@ -28,49 +27,21 @@ mod field {
     pub const MAC2: Field = 132..148;
 }
 
-/// A typed view of a handshake initiation in a byte buffer.
-#[derive(Debug, Clone)]
-pub struct HandshakeInitiation<T: AsRef<[u8]>> {
-    buffer: T,
+message_view! {
+    /// A typed view of a handshake initiation in a byte buffer.
+    HandshakeInitiation, "exactly 148 bytes"
 }
 
-impl<T: AsRef<[u8]>> HandshakeInitiation<T> {
-    /// Wraps a buffer without checking it; getters panic if it is shorter than 148 bytes.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        HandshakeInitiation { buffer }
-    }
-
-    /// Wraps a received buffer after checking its length (exactly 148) and its header.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let message = Self::new_unchecked(buffer);
-        message.check_len()?;
-        Ok(message)
-    }
-
-    /// Checks the length and the header (type 1, reserved bytes zero).
-    pub fn check_len(&self) -> Result<()> {
-        check_fixed(
-            self.buffer.as_ref(),
-            HANDSHAKE_INITIATION_LEN,
-            MessageType::HandshakeInitiation,
-        )
-    }
-
-    /// Gives back the underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// The raw header: 1 for a valid message.
-    pub fn message_type(&self) -> u32 {
-        get_u32(self.buffer.as_ref(), field::TYPE)
-    }
-
+index_fields!(HandshakeInitiation {
     /// The initiator's index for this handshake.
-    pub fn sender_index(&self) -> u32 {
-        get_u32(self.buffer.as_ref(), field::SENDER)
-    }
+    sender_index,
+    /// Sets the initiator's index.
+    set_sender_index: SENDER;
+});
 
+mac_fields!(HandshakeInitiation, "initiator");
+
+impl<T: AsRef<[u8]>> HandshakeInitiation<T> {
     /// The initiator's ephemeral public key.
     pub fn ephemeral(&self) -> [u8; KEY_LEN] {
         get_array(self.buffer.as_ref(), field::EPHEMERAL)
@@ -85,33 +56,9 @@ impl<T: AsRef<[u8]>> HandshakeInitiation<T> {
     pub fn encrypted_timestamp(&self) -> &[u8] {
         &self.buffer.as_ref()[field::TIMESTAMP]
     }
-
-    /// MAC1.
-    pub fn mac1(&self) -> [u8; MAC_LEN] {
-        get_array(self.buffer.as_ref(), field::MAC1)
-    }
-
-    /// MAC2 (all zeros when the initiator held no cookie).
-    pub fn mac2(&self) -> [u8; MAC_LEN] {
-        get_array(self.buffer.as_ref(), field::MAC2)
-    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> HandshakeInitiation<T> {
-    /// Writes the header: type 1 and zero reserved bytes.
-    pub fn set_message_type(&mut self) {
-        set_u32(
-            self.buffer.as_mut(),
-            field::TYPE,
-            MessageType::HandshakeInitiation.to_u32(),
-        );
-    }
-
-    /// Sets the initiator's index.
-    pub fn set_sender_index(&mut self, index: u32) {
-        set_u32(self.buffer.as_mut(), field::SENDER, index);
-    }
-
     /// Sets the ephemeral public key.
     pub fn set_ephemeral(&mut self, key: &[u8; KEY_LEN]) {
         self.buffer.as_mut()[field::EPHEMERAL].copy_from_slice(key);
@@ -125,22 +72,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> HandshakeInitiation<T> {
     /// The encrypted timestamp field, to be sealed into.
     pub fn encrypted_timestamp_mut(&mut self) -> &mut [u8] {
         &mut self.buffer.as_mut()[field::TIMESTAMP]
-    }
-
-    /// Sets MAC1.
-    pub fn set_mac1(&mut self, mac: &[u8; MAC_LEN]) {
-        self.buffer.as_mut()[field::MAC1].copy_from_slice(mac);
-    }
-
-    /// Sets MAC2.
-    pub fn set_mac2(&mut self, mac: &[u8; MAC_LEN]) {
-        self.buffer.as_mut()[field::MAC2].copy_from_slice(mac);
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for HandshakeInitiation<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 }
 

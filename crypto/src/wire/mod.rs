@@ -9,6 +9,157 @@
 //! and three reserved zero bytes. Like Linux and wireguard-go we compare the whole `u32`, so a
 //! message with non-zero reserved bytes has an unknown type.
 
+/// Declares a message view `$name<T: AsRef<[u8]>>` and the items every message type shares:
+/// `new_unchecked`, `new_checked`, `check_len` (length and header of `MessageType::$name`,
+/// the variant of the same name), `into_inner`, the header getter and setter, and
+/// `AsRef<[u8]>`. `$size` describes the length for the docs. The header is at `field::TYPE` of
+/// the calling module.
+macro_rules! message_view {
+    ($(#[$doc:meta])* $name:ident, $size:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name<T: AsRef<[u8]>> {
+            buffer: T,
+        }
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            #[doc = concat!(
+                "Wraps a buffer without checking it; getters panic if it is shorter than ",
+                $size,
+                "."
+            )]
+            pub const fn new_unchecked(buffer: T) -> Self {
+                $name { buffer }
+            }
+
+            #[doc = concat!(
+                "Wraps a received buffer after checking its length (",
+                $size,
+                ") and its header."
+            )]
+            pub fn new_checked(buffer: T) -> $crate::error::Result<Self> {
+                let message = Self::new_unchecked(buffer);
+                message.check_len()?;
+                Ok(message)
+            }
+
+            #[doc = concat!(
+                "Checks the length (",
+                $size,
+                ") and the header ([`MessageType::",
+                stringify!($name),
+                "`](crate::wire::MessageType::",
+                stringify!($name),
+                "), reserved bytes zero)."
+            )]
+            pub fn check_len(&self) -> $crate::error::Result<()> {
+                $crate::wire::check_message(
+                    self.buffer.as_ref(),
+                    $crate::wire::MessageType::$name,
+                )
+            }
+
+            /// Gives back the underlying buffer.
+            pub fn into_inner(self) -> T {
+                self.buffer
+            }
+
+            #[doc = concat!(
+                "The raw header: [`MessageType::",
+                stringify!($name),
+                "`](crate::wire::MessageType::",
+                stringify!($name),
+                ") for a valid message."
+            )]
+            pub fn message_type(&self) -> u32 {
+                $crate::wire::get_u32(self.buffer.as_ref(), field::TYPE)
+            }
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
+            #[doc = concat!(
+                "Writes the header: [`MessageType::",
+                stringify!($name),
+                "`](crate::wire::MessageType::",
+                stringify!($name),
+                ") and zero reserved bytes."
+            )]
+            pub fn set_message_type(&mut self) {
+                $crate::wire::set_u32(
+                    self.buffer.as_mut(),
+                    field::TYPE,
+                    $crate::wire::MessageType::$name.to_u32(),
+                );
+            }
+        }
+
+        impl<T: AsRef<[u8]>> AsRef<[u8]> for $name<T> {
+            fn as_ref(&self) -> &[u8] {
+                self.buffer.as_ref()
+            }
+        }
+    };
+}
+
+/// Getters and setters of the little-endian `u32` sender and receiver indices of a message
+/// view, each at `field::$field` of the calling module, with the docs given for each.
+macro_rules! index_fields {
+    ($name:ident {
+        $(
+            $(#[$get_doc:meta])* $get:ident,
+            $(#[$set_doc:meta])* $set:ident: $field:ident;
+        )+
+    }) => {
+        impl<T: AsRef<[u8]>> $name<T> {
+            $(
+                $(#[$get_doc])*
+                pub fn $get(&self) -> u32 {
+                    $crate::wire::get_u32(self.buffer.as_ref(), field::$field)
+                }
+            )+
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
+            $(
+                $(#[$set_doc])*
+                pub fn $set(&mut self, index: u32) {
+                    $crate::wire::set_u32(self.buffer.as_mut(), field::$field, index);
+                }
+            )+
+        }
+    };
+}
+
+/// Getters and setters of the MAC1 and MAC2 fields of a handshake message view, at
+/// `field::MAC1` and `field::MAC2` of the calling module. `$sender` names who wrote the message.
+macro_rules! mac_fields {
+    ($name:ident, $sender:literal) => {
+        impl<T: AsRef<[u8]>> $name<T> {
+            /// MAC1.
+            pub fn mac1(&self) -> [u8; $crate::constants::MAC_LEN] {
+                $crate::wire::get_array(self.buffer.as_ref(), field::MAC1)
+            }
+
+            #[doc = concat!("MAC2 (all zeros when the ", $sender, " held no cookie).")]
+            pub fn mac2(&self) -> [u8; $crate::constants::MAC_LEN] {
+                $crate::wire::get_array(self.buffer.as_ref(), field::MAC2)
+            }
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $name<T> {
+            /// Sets MAC1.
+            pub fn set_mac1(&mut self, mac: &[u8; $crate::constants::MAC_LEN]) {
+                self.buffer.as_mut()[field::MAC1].copy_from_slice(mac);
+            }
+
+            /// Sets MAC2.
+            pub fn set_mac2(&mut self, mac: &[u8; $crate::constants::MAC_LEN]) {
+                self.buffer.as_mut()[field::MAC2].copy_from_slice(mac);
+            }
+        }
+    };
+}
+
 mod cookie_reply;
 mod initiation;
 mod response;
@@ -54,27 +205,28 @@ impl MessageType {
 /// Classifies a received datagram: reads the header and checks the size the type requires
 /// (exact for types 1 to 3, at least 32 bytes for transport data). Anything else is an `Err`.
 pub fn message_type(datagram: &[u8]) -> Result<MessageType> {
-    let header = read_u32(datagram, TYPE).ok_or(Error::WrongLength)?;
-    let (kind, length_ok) = match header {
-        1 => (
-            MessageType::HandshakeInitiation,
-            datagram.len() == HANDSHAKE_INITIATION_LEN,
-        ),
-        2 => (
-            MessageType::HandshakeResponse,
-            datagram.len() == HANDSHAKE_RESPONSE_LEN,
-        ),
-        3 => (MessageType::CookieReply, datagram.len() == COOKIE_REPLY_LEN),
-        4 => (
-            MessageType::TransportData,
-            datagram.len() >= TRANSPORT_MIN_LEN,
-        ),
+    let kind = match read_u32(datagram, TYPE).ok_or(Error::WrongLength)? {
+        1 => MessageType::HandshakeInitiation,
+        2 => MessageType::HandshakeResponse,
+        3 => MessageType::CookieReply,
+        4 => MessageType::TransportData,
         _ => return Err(Error::WrongType),
     };
-    if length_ok {
+    if length_ok(kind, datagram.len()) {
         Ok(kind)
     } else {
         Err(Error::WrongLength)
+    }
+}
+
+/// Whether `len` is a valid size for a message of this type: exact for types 1 to 3, at least
+/// 32 bytes for transport data.
+fn length_ok(kind: MessageType, len: usize) -> bool {
+    match kind {
+        MessageType::HandshakeInitiation => len == HANDSHAKE_INITIATION_LEN,
+        MessageType::HandshakeResponse => len == HANDSHAKE_RESPONSE_LEN,
+        MessageType::CookieReply => len == COOKIE_REPLY_LEN,
+        MessageType::TransportData => len >= TRANSPORT_MIN_LEN,
     }
 }
 
@@ -103,9 +255,9 @@ fn get_array<const N: usize>(buffer: &[u8], field: Field) -> [u8; N] {
     out
 }
 
-/// The checks shared by the fixed-size messages (types 1 to 3): exact length, then header.
-fn check_fixed(buffer: &[u8], len: usize, kind: MessageType) -> Result<()> {
-    if buffer.len() != len {
+/// The checks of every message view: the length its type requires, then the header.
+fn check_message(buffer: &[u8], kind: MessageType) -> Result<()> {
+    if !length_ok(kind, buffer.len()) {
         return Err(Error::WrongLength);
     }
     check_type(buffer, kind)

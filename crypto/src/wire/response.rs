@@ -5,9 +5,8 @@
 //!  | type | sender | receiver | ephemeral | empty (0+16) | mac1 | mac2 |
 //! ```
 
-use super::{check_fixed, get_array, get_u32, set_u32, MessageType};
-use crate::constants::{HANDSHAKE_RESPONSE_LEN, KEY_LEN, MAC_LEN};
-use crate::error::Result;
+use super::get_array;
+use crate::constants::KEY_LEN;
 
 mod field {
     use crate::wire::Field;
@@ -28,54 +27,25 @@ mod field {
     pub const MAC2: Field = 76..92;
 }
 
-/// A typed view of a handshake response in a byte buffer.
-#[derive(Debug, Clone)]
-pub struct HandshakeResponse<T: AsRef<[u8]>> {
-    buffer: T,
+message_view! {
+    /// A typed view of a handshake response in a byte buffer.
+    HandshakeResponse, "exactly 92 bytes"
 }
 
-impl<T: AsRef<[u8]>> HandshakeResponse<T> {
-    /// Wraps a buffer without checking it; getters panic if it is shorter than 92 bytes.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        HandshakeResponse { buffer }
-    }
-
-    /// Wraps a received buffer after checking its length (exactly 92) and its header.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let message = Self::new_unchecked(buffer);
-        message.check_len()?;
-        Ok(message)
-    }
-
-    /// Checks the length and the header (type 2, reserved bytes zero).
-    pub fn check_len(&self) -> Result<()> {
-        check_fixed(
-            self.buffer.as_ref(),
-            HANDSHAKE_RESPONSE_LEN,
-            MessageType::HandshakeResponse,
-        )
-    }
-
-    /// Gives back the underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// The raw header: 2 for a valid message.
-    pub fn message_type(&self) -> u32 {
-        get_u32(self.buffer.as_ref(), field::TYPE)
-    }
-
+index_fields!(HandshakeResponse {
     /// The responder's index: the receiver index of transport data we send in this session.
-    pub fn sender_index(&self) -> u32 {
-        get_u32(self.buffer.as_ref(), field::SENDER)
-    }
-
+    sender_index,
+    /// Sets the responder's index.
+    set_sender_index: SENDER;
     /// The initiator's index this response answers.
-    pub fn receiver_index(&self) -> u32 {
-        get_u32(self.buffer.as_ref(), field::RECEIVER)
-    }
+    receiver_index,
+    /// Sets the initiator's index being answered.
+    set_receiver_index: RECEIVER;
+});
 
+mac_fields!(HandshakeResponse, "responder");
+
+impl<T: AsRef<[u8]>> HandshakeResponse<T> {
     /// The responder's ephemeral public key.
     pub fn ephemeral(&self) -> [u8; KEY_LEN] {
         get_array(self.buffer.as_ref(), field::EPHEMERAL)
@@ -85,38 +55,9 @@ impl<T: AsRef<[u8]>> HandshakeResponse<T> {
     pub fn encrypted_empty(&self) -> &[u8] {
         &self.buffer.as_ref()[field::EMPTY]
     }
-
-    /// MAC1.
-    pub fn mac1(&self) -> [u8; MAC_LEN] {
-        get_array(self.buffer.as_ref(), field::MAC1)
-    }
-
-    /// MAC2 (all zeros when the responder held no cookie).
-    pub fn mac2(&self) -> [u8; MAC_LEN] {
-        get_array(self.buffer.as_ref(), field::MAC2)
-    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> HandshakeResponse<T> {
-    /// Writes the header: type 2 and zero reserved bytes.
-    pub fn set_message_type(&mut self) {
-        set_u32(
-            self.buffer.as_mut(),
-            field::TYPE,
-            MessageType::HandshakeResponse.to_u32(),
-        );
-    }
-
-    /// Sets the responder's index.
-    pub fn set_sender_index(&mut self, index: u32) {
-        set_u32(self.buffer.as_mut(), field::SENDER, index);
-    }
-
-    /// Sets the initiator's index being answered.
-    pub fn set_receiver_index(&mut self, index: u32) {
-        set_u32(self.buffer.as_mut(), field::RECEIVER, index);
-    }
-
     /// Sets the ephemeral public key.
     pub fn set_ephemeral(&mut self, key: &[u8; KEY_LEN]) {
         self.buffer.as_mut()[field::EPHEMERAL].copy_from_slice(key);
@@ -125,22 +66,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> HandshakeResponse<T> {
     /// The encrypted empty field, to be sealed into.
     pub fn encrypted_empty_mut(&mut self) -> &mut [u8] {
         &mut self.buffer.as_mut()[field::EMPTY]
-    }
-
-    /// Sets MAC1.
-    pub fn set_mac1(&mut self, mac: &[u8; MAC_LEN]) {
-        self.buffer.as_mut()[field::MAC1].copy_from_slice(mac);
-    }
-
-    /// Sets MAC2.
-    pub fn set_mac2(&mut self, mac: &[u8; MAC_LEN]) {
-        self.buffer.as_mut()[field::MAC2].copy_from_slice(mac);
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for HandshakeResponse<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 }
 

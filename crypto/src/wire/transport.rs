@@ -6,9 +6,7 @@
 //!  | type | receiver | counter | encrypted packet ...   |  tag  |
 //! ```
 
-use super::{check_type, get_u32, set_u32, MessageType};
 use crate::constants::{TAG_LEN, TRANSPORT_HEADER_LEN, TRANSPORT_MIN_LEN, TRANSPORT_PADDING};
-use crate::error::{Error, Result};
 
 mod field {
     use crate::wire::Field;
@@ -23,49 +21,19 @@ mod field {
     pub const PAYLOAD: usize = 16;
 }
 
-/// A typed view of a transport data message in a byte buffer.
-#[derive(Debug, Clone)]
-pub struct TransportData<T: AsRef<[u8]>> {
-    buffer: T,
+message_view! {
+    /// A typed view of a transport data message in a byte buffer.
+    TransportData, "at least 32 bytes"
 }
 
-impl<T: AsRef<[u8]>> TransportData<T> {
-    /// Wraps a buffer without checking it; getters panic if it is shorter than 32 bytes.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        TransportData { buffer }
-    }
-
-    /// Wraps a received buffer after checking its length (at least 32 bytes) and header.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let message = Self::new_unchecked(buffer);
-        message.check_len()?;
-        Ok(message)
-    }
-
-    /// Checks the length (header plus at least a tag) and the header (type 4).
-    pub fn check_len(&self) -> Result<()> {
-        let buffer = self.buffer.as_ref();
-        if buffer.len() < TRANSPORT_MIN_LEN {
-            return Err(Error::WrongLength);
-        }
-        check_type(buffer, MessageType::TransportData)
-    }
-
-    /// Gives back the underlying buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    /// The raw header: 4 for a valid message.
-    pub fn message_type(&self) -> u32 {
-        get_u32(self.buffer.as_ref(), field::TYPE)
-    }
-
+index_fields!(TransportData {
     /// Our index for the session this packet belongs to.
-    pub fn receiver_index(&self) -> u32 {
-        get_u32(self.buffer.as_ref(), field::RECEIVER)
-    }
+    receiver_index,
+    /// Sets the receiver's index.
+    set_receiver_index: RECEIVER;
+});
 
+impl<T: AsRef<[u8]>> TransportData<T> {
     /// The nonce counter; check it against the replay window before and after decrypting.
     pub fn counter(&self) -> u64 {
         let mut bytes = [0u8; 8];
@@ -85,20 +53,6 @@ impl<T: AsRef<[u8]>> TransportData<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TransportData<T> {
-    /// Writes the header: type 4 and zero reserved bytes.
-    pub fn set_message_type(&mut self) {
-        set_u32(
-            self.buffer.as_mut(),
-            field::TYPE,
-            MessageType::TransportData.to_u32(),
-        );
-    }
-
-    /// Sets the receiver's index.
-    pub fn set_receiver_index(&mut self, index: u32) {
-        set_u32(self.buffer.as_mut(), field::RECEIVER, index);
-    }
-
     /// Sets the nonce counter.
     pub fn set_counter(&mut self, counter: u64) {
         self.buffer.as_mut()[field::COUNTER].copy_from_slice(&counter.to_le_bytes());
@@ -114,12 +68,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TransportData<T> {
         let payload = self.payload_mut();
         let split = payload.len().saturating_sub(TAG_LEN);
         payload.split_at_mut(split)
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for TransportData<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 }
 
@@ -149,6 +97,7 @@ pub const fn transport_len(payload_len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn fields_roundtrip_at_their_offsets() {

@@ -78,6 +78,20 @@ impl Peer {
         }
     }
 
+    /// An authenticated datagram of `len` bytes came from `from`: roam to it and count it.
+    pub fn on_authenticated_datagram(&mut self, from: SocketAddr, len: usize) {
+        self.endpoint = Some(from);
+        self.counters.rx_bytes += len as u64;
+    }
+
+    /// Receive-side timers of any authenticated packet (Linux's
+    /// `wg_timers_any_authenticated_packet_received` and `..._traversal`).
+    pub fn on_authenticated_packet_received(&mut self, now: Instant) {
+        self.timers.on_authenticated_packet_received();
+        self.timers
+            .on_authenticated_packet_traversal(now, self.persistent_keepalive);
+    }
+
     /// Bookkeeping of a completed handshake (Linux's `wg_timers_handshake_complete`).
     pub fn on_handshake_complete(&mut self, unix_now: Duration) {
         self.timers.on_handshake_complete();

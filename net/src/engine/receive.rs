@@ -63,6 +63,12 @@ impl Engine {
     ) {
         self.stats.datagrams_received += 1;
         let touched = match message_type(datagram) {
+            // Both handshake messages pass the same gate before anything else.
+            Ok(MessageType::HandshakeInitiation | MessageType::HandshakeResponse)
+                if !self.admit_handshake(now, from, datagram, rng, sink) =>
+            {
+                None
+            }
             Ok(MessageType::HandshakeInitiation) => {
                 self.receive_initiation(now, from, datagram, rng, sink)
             }
@@ -131,8 +137,8 @@ impl Engine {
         true
     }
 
-    /// Responder: authenticate the initiation, check its timestamp and rate, answer it and
-    /// park the new keypair in `next`.
+    /// Responder, once [`Engine::admit_handshake`] let the initiation in: authenticate it,
+    /// check its timestamp and rate, answer it and park the new keypair in `next`.
     fn receive_initiation(
         &mut self,
         now: Now,
@@ -141,9 +147,6 @@ impl Engine {
         rng: &mut (impl RngCore + CryptoRng),
         sink: &mut impl Sink,
     ) -> Option<PeerId> {
-        if !self.admit_handshake(now, from, message, rng, sink) {
-            return None;
-        }
         let Ok(incoming) = consume_initiation(&self.local, message) else {
             self.stats.drop(DropReason::HandshakeDecryptFailed);
             return None;
@@ -170,11 +173,8 @@ impl Engine {
         }
         peer.latest_timestamp = accepted.timestamp();
         peer.last_initiation_consumed = Some(now.monotonic);
-        peer.endpoint = Some(from);
-        peer.counters.rx_bytes += message.len() as u64;
-        peer.timers.on_authenticated_packet_received();
-        peer.timers
-            .on_authenticated_packet_traversal(now.monotonic, peer.persistent_keepalive);
+        peer.on_authenticated_datagram(from, message.len());
+        peer.on_authenticated_packet_received(now.monotonic);
 
         let remote_index = accepted.sender_index();
         let Some(local_index) = self.indices.allocate(id, IndexKind::Keypair, rng) else {
@@ -213,8 +213,9 @@ impl Engine {
         Some(id)
     }
 
-    /// Initiator: complete our handshake, make the keypair current and confirm it at once
-    /// (staged packets, or a keepalive if there are none).
+    /// Initiator, once [`Engine::admit_handshake`] let the response in: complete our
+    /// handshake, make the keypair current and confirm it at once (staged packets, or a
+    /// keepalive if there are none).
     fn receive_response(
         &mut self,
         now: Now,
@@ -223,9 +224,6 @@ impl Engine {
         rng: &mut (impl RngCore + CryptoRng),
         sink: &mut impl Sink,
     ) -> Option<PeerId> {
-        if !self.admit_handshake(now, from, message, rng, sink) {
-            return None;
-        }
         let Ok(view) = HandshakeResponse::new_checked(message) else {
             self.stats.drop(DropReason::MalformedDatagram);
             return None;
@@ -254,16 +252,13 @@ impl Engine {
         let keypair = Keypair::new(keys, our_index, their_index, now.monotonic, true);
         let indices = &mut self.indices;
         peer.sessions.install(keypair, |old| indices.remove(old));
-        peer.endpoint = Some(from);
-        peer.counters.rx_bytes += message.len() as u64;
+        peer.on_authenticated_datagram(from, message.len());
         peer.timers.on_session_derived(now.monotonic);
         peer.on_handshake_complete(now.unix);
         self.stats.responses_accepted += 1;
         self.send_keepalive(id, now, rng, sink);
         let peer = &mut self.peers[id.index()];
-        peer.timers.on_authenticated_packet_received();
-        peer.timers
-            .on_authenticated_packet_traversal(now.monotonic, peer.persistent_keepalive);
+        peer.on_authenticated_packet_received(now.monotonic);
         Some(id)
     }
 
@@ -338,8 +333,7 @@ impl Engine {
         }
         // Authenticated: the peer is at `from` now (even if the inner packet is dropped below,
         // as Linux does).
-        peer.endpoint = Some(from);
-        peer.counters.rx_bytes += datagram_len as u64;
+        peer.on_authenticated_datagram(from, datagram_len);
         if role == Role::Next {
             if let Some(old) = peer.sessions.confirm_next() {
                 self.indices.remove(old);
@@ -349,9 +343,7 @@ impl Engine {
         }
         self.keep_key_fresh_on_receive(id, now, rng, sink);
         let peer = &mut self.peers[id.index()];
-        peer.timers.on_authenticated_packet_received();
-        peer.timers
-            .on_authenticated_packet_traversal(now.monotonic, peer.persistent_keepalive);
+        peer.on_authenticated_packet_received(now.monotonic);
         if plaintext_len == 0 {
             self.stats.keepalives_received += 1;
             return Some(id);

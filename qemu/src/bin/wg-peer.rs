@@ -468,23 +468,25 @@ impl Host {
     /// Handles what one engine call produced: answers pings, reports replies and handshakes.
     fn after_engine(&mut self, delivered: Vec<Vec<u8>>) {
         self.report_handshakes();
-        for packet in delivered {
-            if let Some(reply) = icmp::echo_reply_to(&packet, self.address) {
-                let seq = icmp::echo_fields(&reply).map_or(0, |f| f.seq);
-                let outcome = self.send(&reply);
-                let from = icmp::source(&packet).map_or_else(String::new, |a| a.to_string());
+        let us = IpAddr::V4(self.address);
+        for mut packet in delivered {
+            // Only well-formed IPv4 ICMP echo messages are looked at.
+            let Some(fields) = icmp::echo_fields(&packet) else {
+                continue;
+            };
+            if let Some(len) = net::echo::reply_in_place(&mut packet, |to| to == us) {
+                let (from, seq) = (fields.source, fields.seq);
+                let outcome = self.send(&packet[..len]);
                 if outcome == SendOutcome::Sent || outcome == SendOutcome::Staged {
                     println!("echo request from={from} seq={seq} answered");
                 } else {
                     println!("echo request from={from} seq={seq} not answered: {outcome:?}");
                 }
-            } else if let Some(fields) = icmp::echo_fields(&packet) {
-                if fields.kind == icmp::ECHO_REPLY
-                    && fields.id == ECHO_ID
-                    && fields.destination == self.address
-                {
-                    println!("echo reply from={} seq={}", fields.source, fields.seq);
-                }
+            } else if fields.kind == icmp::ECHO_REPLY
+                && fields.id == ECHO_ID
+                && fields.destination == self.address
+            {
+                println!("echo reply from={} seq={}", fields.source, fields.seq);
             }
         }
     }
@@ -507,7 +509,8 @@ impl Host {
     }
 }
 
-/// Just enough IPv4 and ICMP to answer and send pings.
+/// Just enough IPv4 and ICMP to send pings and recognise echo messages (the replies to
+/// requests are built by [`net::echo::reply_in_place`]).
 mod icmp {
     use std::net::Ipv4Addr;
 
@@ -565,10 +568,6 @@ mod icmp {
         Some((header_len, total_len))
     }
 
-    pub fn source(packet: &[u8]) -> Option<Ipv4Addr> {
-        icmp_bounds(packet).map(|_| ipv4_at(packet, 12))
-    }
-
     fn ipv4_at(packet: &[u8], offset: usize) -> Ipv4Addr {
         Ipv4Addr::new(
             packet[offset],
@@ -594,25 +593,6 @@ mod icmp {
         })
     }
 
-    /// The echo reply to `request` if it is a valid echo request addressed to `local`:
-    /// addresses swapped, type 0, a fresh TTL, both checksums recomputed; identifier,
-    /// sequence number and data echoed unchanged (RFC 792). IP options are dropped, since a
-    /// reply must not carry e.g. a record-route option meant for the request's path.
-    pub fn echo_reply_to(request: &[u8], local: Ipv4Addr) -> Option<Vec<u8>> {
-        let fields = echo_fields(request)?;
-        if fields.kind != ECHO_REQUEST || fields.destination != local {
-            return None;
-        }
-        let (header_len, total_len) = icmp_bounds(request)?;
-        let body = &request[header_len..total_len];
-        let mut reply = ipv4_header(local, fields.source, body.len(), request[1]);
-        let icmp_start = reply.len();
-        reply.extend_from_slice(body);
-        reply[icmp_start] = ECHO_REPLY;
-        set_icmp_checksum(&mut reply[icmp_start..]);
-        Some(reply)
-    }
-
     /// A complete IPv4 echo request.
     pub fn echo_request(
         source: Ipv4Addr,
@@ -621,7 +601,7 @@ mod icmp {
         seq: u16,
         data: &[u8],
     ) -> Vec<u8> {
-        let mut packet = ipv4_header(source, destination, 8 + data.len(), 0);
+        let mut packet = ipv4_header(source, destination, 8 + data.len());
         let icmp_start = packet.len();
         packet.extend_from_slice(&[ECHO_REQUEST, 0, 0, 0]);
         packet.extend_from_slice(&id.to_be_bytes());
@@ -632,15 +612,10 @@ mod icmp {
     }
 
     /// A 20-byte IPv4 header (no options, Don't Fragment) for `payload_len` bytes of ICMP.
-    fn ipv4_header(
-        source: Ipv4Addr,
-        destination: Ipv4Addr,
-        payload_len: usize,
-        tos: u8,
-    ) -> Vec<u8> {
+    fn ipv4_header(source: Ipv4Addr, destination: Ipv4Addr, payload_len: usize) -> Vec<u8> {
         let total = u16::try_from(20 + payload_len).expect("ICMP packet larger than 64 KiB");
         let mut header = Vec::with_capacity(usize::from(total));
-        header.extend_from_slice(&[0x45, tos]);
+        header.extend_from_slice(&[0x45, 0]);
         header.extend_from_slice(&total.to_be_bytes());
         header.extend_from_slice(&[0, 0, 0x40, 0, DEFAULT_TTL, PROTOCOL_ICMP, 0, 0]);
         header.extend_from_slice(&source.octets());
@@ -660,25 +635,10 @@ mod icmp {
     #[cfg(test)]
     mod tests {
         use super::*;
+        use std::net::IpAddr;
 
         const US: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 2);
         const THEM: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);
-
-        /// An echo request as Linux's `ping` sends it (captured layout, checksums computed
-        /// by hand from RFC 1071), with 8 bytes of data.
-        fn linux_request() -> Vec<u8> {
-            let mut p = vec![
-                0x45, 0x00, 0x00, 0x24, 0x12, 0x34, 0x40, 0x00, 0x40, 0x01, 0x00, 0x00, 10, 200, 0,
-                1, 10, 200, 0, 2, // IPv4
-                0x08, 0x00, 0x00, 0x00, 0xab, 0xcd, 0x00, 0x07, // ICMP echo, id, seq 7
-                1, 2, 3, 4, 5, 6, 7, 8,
-            ];
-            let ip = checksum(&p[..20]);
-            p[10..12].copy_from_slice(&ip.to_be_bytes());
-            let icmp = checksum(&p[20..]);
-            p[22..24].copy_from_slice(&icmp.to_be_bytes());
-            p
-        }
 
         #[test]
         fn checksum_matches_rfc1071_example() {
@@ -692,75 +652,16 @@ mod icmp {
         }
 
         #[test]
-        fn reply_swaps_addresses_and_keeps_id_seq_data() {
-            let request = linux_request();
-            let reply = echo_reply_to(&request, US).expect("a reply");
-            assert_eq!(reply.len(), request.len());
-            let fields = echo_fields(&reply).expect("reply parses (so both checksums are valid)");
-            assert_eq!(
-                fields,
-                EchoFields {
-                    source: US,
-                    destination: THEM,
-                    kind: ECHO_REPLY,
-                    id: 0xabcd,
-                    seq: 7
-                }
-            );
-            assert_eq!(&reply[28..], &request[28..], "data echoed unchanged");
-            assert_eq!(checksum(&reply[..20]), 0, "IPv4 header checksum");
-            assert_eq!(checksum(&reply[20..]), 0, "ICMP checksum");
-        }
-
-        #[test]
-        fn reply_drops_ip_options_and_trailing_bytes() {
-            let plain = linux_request();
-            // Insert a 4-byte option (NOP NOP NOP EOL) and append junk after total length.
-            let mut request = plain[..20].to_vec();
-            request[0] = 0x46;
-            request[2..4].copy_from_slice(&(plain.len() as u16 + 4).to_be_bytes());
-            request.extend_from_slice(&[1, 1, 1, 0]);
-            request.extend_from_slice(&plain[20..]);
-            request[10] = 0;
-            request[11] = 0;
-            let sum = checksum(&request[..24]);
-            request[10..12].copy_from_slice(&sum.to_be_bytes());
-            request.extend_from_slice(&[0xee; 5]);
-            let reply = echo_reply_to(&request, US).expect("a reply");
-            assert_eq!(reply.len(), plain.len());
-            assert_eq!(reply[0], 0x45);
-            assert_eq!(echo_fields(&reply).unwrap().seq, 7);
-        }
-
-        #[test]
-        fn ignores_what_is_not_an_echo_request_to_us() {
-            let request = linux_request();
-            assert_eq!(echo_reply_to(&request, THEM), None, "not addressed to us");
-
-            let mut corrupt = request.clone();
-            corrupt[30] ^= 1;
-            assert_eq!(echo_reply_to(&corrupt, US), None, "bad ICMP checksum");
-
-            let mut fragment = request.clone();
-            fragment[6] = 0x20; // More Fragments
-            assert_eq!(echo_reply_to(&fragment, US), None, "fragment");
-
-            let reply = echo_reply_to(&request, US).unwrap();
-            assert_eq!(echo_reply_to(&reply, THEM), None, "a reply is not answered");
-
-            assert_eq!(echo_reply_to(&request[..27], US), None, "truncated");
-            assert_eq!(echo_reply_to(&[0x60; 40], US), None, "IPv6");
-        }
-
-        #[test]
         fn request_round_trips() {
             let request = echo_request(US, THEM, 0x5767, 42, b"hello");
             assert_eq!(request.len(), 20 + 8 + 5);
             let fields = echo_fields(&request).expect("valid");
             assert_eq!(fields.kind, ECHO_REQUEST);
             assert_eq!((fields.id, fields.seq), (0x5767, 42));
-            let reply = echo_reply_to(&request, THEM).expect("the other side answers");
-            let fields = echo_fields(&reply).unwrap();
+            let mut reply = request.clone();
+            let len = net::echo::reply_in_place(&mut reply, |to| to == IpAddr::V4(THEM))
+                .expect("the other side answers");
+            let fields = echo_fields(&reply[..len]).unwrap();
             assert_eq!(
                 (fields.kind, fields.source, fields.destination),
                 (ECHO_REPLY, THEM, US)
