@@ -40,6 +40,13 @@ mb2_header_end:
 .section .boot.text, "ax"
 .code32
 
+// Stops with `msg` unless bit `bit` of `reg` is set.
+.macro require reg, bit, msg
+    lea ebp, [\msg]
+    test \reg, 1 << \bit
+    jz fail32
+.endm
+
 .global pvh_entry
 pvh_entry:
     cli
@@ -113,6 +120,34 @@ common_entry32:
     test edx, 1 << 9
     jz fail32
 
+    // The AVX2 build (kernel/x86_64-wgate-avx2.json, x86-64-v3) needs more.
+    cmp byte ptr [WGATE_IMAGE_NEEDS_AVX2], 0
+    je 9f
+    mov ecx, [cpuid1_ecx]
+    require ecx, 0, msg_no_sse3
+    require ecx, 9, msg_no_ssse3
+    require ecx, 12, msg_no_fma
+    require ecx, 19, msg_no_sse4_1
+    require ecx, 20, msg_no_sse4_2
+    require ecx, 22, msg_no_movbe
+    require ecx, 23, msg_no_popcnt
+    require ecx, 26, msg_no_xsave
+    require ecx, 28, msg_no_avx
+    xor eax, eax
+    cpuid
+    lea ebp, [msg_no_avx2]
+    cmp eax, 7
+    jb fail32
+    mov eax, 7
+    xor ecx, ecx
+    cpuid
+    require ebx, 3, msg_no_bmi1
+    require ebx, 5, msg_no_avx2
+    require ebx, 8, msg_no_bmi2
+    mov eax, 0x80000001
+    cpuid
+    require ecx, 5, msg_no_lzcnt
+9:
     // FPU and SSE: CR0.MP on, CR0.EM off; CR4.OSFXSR and CR4.OSXMMEXCPT.
     mov eax, cr0
     and eax, ~(1 << 2)
@@ -263,6 +298,19 @@ msg_no_sse:          .asciz "missing feature: SSE"
 msg_no_sse2:         .asciz "missing feature: SSE2"
 msg_no_tsc:          .asciz "missing feature: TSC"
 msg_no_apic:         .asciz "missing feature: local APIC"
+msg_no_sse3:         .asciz "missing feature: SSE3 (this image is built for x86-64-v3)"
+msg_no_ssse3:        .asciz "missing feature: SSSE3 (this image is built for x86-64-v3)"
+msg_no_fma:          .asciz "missing feature: FMA (this image is built for x86-64-v3)"
+msg_no_sse4_1:       .asciz "missing feature: SSE4.1 (this image is built for x86-64-v3)"
+msg_no_sse4_2:       .asciz "missing feature: SSE4.2 (this image is built for x86-64-v3)"
+msg_no_movbe:        .asciz "missing feature: MOVBE (this image is built for x86-64-v3)"
+msg_no_popcnt:       .asciz "missing feature: POPCNT (this image is built for x86-64-v3)"
+msg_no_xsave:        .asciz "missing feature: XSAVE (this image is built for x86-64-v3)"
+msg_no_avx:          .asciz "missing feature: AVX (this image is built for x86-64-v3)"
+msg_no_avx2:         .asciz "missing feature: AVX2 (this image is built for x86-64-v3)"
+msg_no_bmi1:         .asciz "missing feature: BMI1 (this image is built for x86-64-v3)"
+msg_no_bmi2:         .asciz "missing feature: BMI2 (this image is built for x86-64-v3)"
+msg_no_lzcnt:        .asciz "missing feature: LZCNT (this image is built for x86-64-v3)"
 
 .section .data.boot, "aw"
 .balign 4

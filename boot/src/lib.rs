@@ -17,6 +17,13 @@ pub use info::{BootError, BootInfo, MemoryRegion, Module, Protocol, MAX_CMDLINE,
 #[cfg(target_os = "none")]
 core::arch::global_asm!(include_str!("entry.s"));
 
+/// Read by `entry.s` before any compiled code runs: whether this image was
+/// built for x86-64-v3 (AVX2 and friends), so the CPU must have them.
+#[cfg(target_os = "none")]
+#[no_mangle]
+#[used]
+static WGATE_IMAGE_NEEDS_AVX2: u8 = cfg!(target_feature = "avx2") as u8;
+
 /// Read access to physical memory, as the loader left it.
 ///
 /// Implementations return `None` for any range they cannot read, so the

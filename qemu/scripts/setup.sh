@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   qemu-system-x86   # runs the image
   grub-pc-bin grub-common xorriso mtools   # GRUB rescue ISO for the Multiboot2 test
-  wireguard-go wireguard-tools iperf3 iputils-ping iproute2 tcpdump nftables   # peers and traffic
+  wireguard-go wireguard-tools iperf3 iputils-ping iproute2 tcpdump nftables dnsmasq-base   # peers and traffic
 )
 
 missing=()

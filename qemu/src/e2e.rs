@@ -394,6 +394,46 @@ fn behind_nat(image: &Path, keepalive: bool) -> Result<String, String> {
     ping(&peer_ns.name, addr::LAN_HOST, &[])
 }
 
+/// `[Outer] Address = dhcp`: the gateway leases its outer address from a
+/// DHCP server (dnsmasq) on the WAN, then carries traffic as usual.
+pub fn outer_dhcp(image: &Path) -> Check {
+    let name = "outer-address-from-dhcp".to_string();
+    let result = (|| {
+        let network = Network::new("e2d")?;
+        let gateway_keys = KeyPair::generate()?;
+        let peer_keys = KeyPair::generate()?;
+        let config = gateway_config(&gateway_keys, &peer_keys, "").replace("Address = 192.0.2.1/24\n", "Address = dhcp\n");
+        let file = network.file("gateway.conf");
+        std::fs::write(&file, config).map_err(|e| e.to_string())?;
+        let leases = network.file("dnsmasq.leases");
+        let _dhcp = crate::topology::Process {
+            child: Command::new("ip")
+                .args(["netns", "exec", &network.wan.name, "dnsmasq", "--no-daemon", "--conf-file=/dev/null"])
+                .args(["--port=0", "--interface=eth0", "--bind-interfaces", "--user=root"])
+                .args(["--dhcp-range=192.0.2.100,192.0.2.100,255.255.255.0,1h"])
+                .arg(format!("--dhcp-leasefile={}", path(&leases)))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start dnsmasq: {e}"))?,
+        };
+        let peer = WireguardGo::start_in(&network.wan, &network.dir, &peer_keys, &gateway_keys.public, 51820, None)?;
+        let gateway = Gateway::boot(&network, image, &file, 64, false)?;
+        gateway.console.wait_for("gateway ready", Duration::from_secs(60))?;
+        let lease = gateway.console.wait_for("dhcp: address", Duration::from_secs(20))?;
+        if !lease.contains("192.0.2.100/24") {
+            return Err(format!("unexpected lease: {lease}"));
+        }
+        let out = ping(&network.lan.name, addr::PEER_TUNNEL, &[])?;
+        let endpoint = peer.show("endpoints")?;
+        if !endpoint.contains("192.0.2.100:51820") {
+            return Err(format!("wireguard-go did not see the gateway at its leased address: {endpoint}"));
+        }
+        Ok(format!("leased 192.0.2.100 from dnsmasq; LAN->peer {out}"))
+    })();
+    (name, result)
+}
+
 /// A bad configuration is refused before anything is forwarded, naming
 /// the file and line; so is a peer whose public key has a small order
 /// (nothing is ever sent to it).
@@ -447,7 +487,7 @@ pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
 }
 
 /// Every end-to-end check, in order; `only` (a group name: `config`,
-/// `tunnel`, `peer`, `mtu`, `loop`, `nat`) narrows the run while debugging.
+/// `tunnel`, `peer`, `mtu`, `loop`, `nat`, `dhcp`) narrows the run while debugging.
 pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     let wanted = |group: &str| only.is_none_or(|o| o == group);
     let mut checks = Vec::new();
@@ -468,6 +508,9 @@ pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     }
     if wanted("nat") {
         checks.push(nat_keepalive(image));
+    }
+    if wanted("dhcp") {
+        checks.push(outer_dhcp(image));
     }
     checks
 }

@@ -93,7 +93,7 @@ pub fn run(image: &Path) -> Result<(), String> {
     drop(s);
     println!("QEMU start -> first ping answered through the tunnel: {:.2} s", time_to_first_ping(image)?);
     let mut smallest = None;
-    for mib in [32u32, 24, 16, 12, 10, 8, 6] {
+    for mib in [32u32, 24, 16, 12, 8, 6, 5, 4, 3] {
         if forwards_with(image, mib) {
             smallest = Some(mib);
         } else {
@@ -101,7 +101,7 @@ pub fn run(image: &Path) -> Result<(), String> {
         }
     }
     match smallest {
-        Some(mib) => println!("smallest guest RAM that still forwards traffic: {mib} MiB (tried 32, 24, 16, 12, 10, 8, 6)"),
+        Some(mib) => println!("smallest guest RAM that still forwards traffic: {mib} MiB (tried 32, 24, 16, 12, 8, 6, 5, 4, 3)"),
         None => println!("smallest guest RAM that still forwards traffic: more than 32 MiB"),
     }
     Ok(())

@@ -18,6 +18,8 @@ pub struct Context {
     pub image: PathBuf,
     /// Scratch directory for the GRUB ISO.
     pub work_dir: PathBuf,
+    /// The x86-64-v3 (AVX2) build of the kernel, if it is to be tested.
+    pub avx2_image: Option<PathBuf>,
 }
 
 /// One boot test.
@@ -42,7 +44,25 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "harness-fails-a-panicking-kernel", run: harness_fails_panic },
         Scenario { name: "harness-fails-a-triple-faulting-kernel", run: harness_fails_triple_fault },
         Scenario { name: "harness-fails-a-hanging-kernel", run: harness_fails_hang },
+        Scenario { name: "avx2-image-selftest-cpu-max", run: avx2_image_selftest },
+        Scenario { name: "avx2-image-refuses-cpu-without-avx2", run: avx2_image_refuses_old_cpu },
     ]
+}
+
+fn avx2_image(ctx: &Context) -> Result<&Path, String> {
+    ctx.avx2_image.as_deref().ok_or_else(|| "no AVX2 image given (WGATE_AVX2_IMAGE)".to_string())
+}
+
+fn avx2_image_selftest(ctx: &Context) -> Result<String, String> {
+    let t = boot(&Machine::kernel(avx2_image(ctx)?, "test=boot"), BOOT_TIMEOUT)?;
+    with_transcript(selftest_passed(&t).map(|d| format!("{d} (x86-64-v3 build)")), &t)
+}
+
+fn avx2_image_refuses_old_cpu(ctx: &Context) -> Result<String, String> {
+    let mut machine = Machine::kernel(avx2_image(ctx)?, "test=boot");
+    machine.cpu = "qemu64".into();
+    let t = boot(&machine, BOOT_TIMEOUT)?;
+    with_transcript(expect_refusal(&t, "this image is built for x86-64-v3"), &t)
 }
 
 fn boot(machine: &Machine, timeout: Duration) -> Result<Transcript, String> {
