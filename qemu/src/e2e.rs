@@ -173,6 +173,22 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
         let back = ping(&wan, addr::LAN_HOST6, &[])?;
         Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
     })()));
+    checks.push(("icmp-errors-for-no-route-and-too-big".into(), (|| {
+        // Linux's ping prints the ICMP errors it receives.
+        let unroutable = in_ns(&lan, &["ping", "-c", "1", "-W", "2", "10.123.0.1"]).err().unwrap_or_default();
+        if !unroutable.contains("From 192.168.77.1") || !unroutable.contains("Unreachable") {
+            return Err(format!("no destination unreachable from the gateway: {unroutable}"));
+        }
+        let too_big = in_ns(&lan, &["ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1450", addr::PEER_TUNNEL]).err().unwrap_or_default();
+        if !too_big.contains("mtu = 1420") {
+            return Err(format!("no fragmentation-needed with the tunnel MTU: {too_big}"));
+        }
+        let too_big6 = in_ns(&lan, &["ping", "-6", "-c", "1", "-W", "2", "-s", "1450", addr::PEER_TUNNEL6]).err().unwrap_or_default();
+        if !too_big6.contains("mtu=1420") && !too_big6.contains("mtu = 1420") {
+            return Err(format!("no packet-too-big with the tunnel MTU: {too_big6}"));
+        }
+        Ok("no route: destination unreachable from 192.168.77.1; 1478-byte IPv4 with DF: fragmentation needed (mtu 1420); 1498-byte IPv6: packet too big (mtu 1420)".into())
+    })()));
     checks.push(("tcp-50mb-lan-to-peer".into(), transfer(&lan, &wan, addr::PEER_TUNNEL, || Ok(()))));
     checks.push(("tcp-50mb-peer-to-lan-while-peer-roams".into(), (|| {
         let detail = transfer(&wan, &lan, addr::LAN_HOST, || {
