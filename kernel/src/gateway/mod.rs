@@ -145,6 +145,16 @@ pub fn run(boot: &BootInfo) {
     }
     let engine = Engine::from_config(&config, &mut KernelRng)
         .unwrap_or_else(|e| refuse(format_args!("configuration error: {}: {e}", config::file_name(boot))));
+    for (index, peer) in config.peers.iter().enumerate() {
+        if !engine.peer_is_usable(PeerId(index as u32)) {
+            log::warn!(
+                "{}: peer {index} ({}): public key has small order, no secure handshake is \
+                 possible; nothing will be sent to it",
+                config::file_name(boot),
+                peer.public_key
+            );
+        }
+    }
     let mut gateway = Gateway::start(config, engine);
     kprintln!(
         "gateway ready: {} peer(s), listening on UDP port {}, public key {}",

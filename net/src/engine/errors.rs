@@ -9,12 +9,6 @@ use crate::allowed_ips::AllowedIpsError;
 /// in the list, from 0) where it applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EngineError {
-    /// The peer's public key has small order: every Diffie-Hellman with it would give the
-    /// all-zero secret, so it is refused rather than kept as a peer we never talk to.
-    LowOrderPeerKey {
-        /// Position of the peer.
-        peer: usize,
-    },
     /// The peer's public key is our own public key.
     PeerIsOwnKey {
         /// Position of the peer.
@@ -41,10 +35,6 @@ pub enum EngineError {
 impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EngineError::LowOrderPeerKey { peer } => write!(
-                f,
-                "peer {peer}: public key has small order (no secure handshake is possible)"
-            ),
             EngineError::PeerIsOwnKey { peer } => {
                 write!(
                     f,

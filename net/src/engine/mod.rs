@@ -39,9 +39,12 @@
 //!
 //! # Configuration errors
 //!
-//! Low-order peer keys, a peer equal to our own key and duplicate peers are *refused*:
-//! construction fails with an [`EngineError`] naming the peer. Nothing is ever sent to such
-//! a peer because it never exists in the engine.
+//! A peer equal to our own key and duplicate peers are *refused*: construction fails with
+//! an [`EngineError`] naming the peer. A peer whose key has small order (every
+//! Diffie-Hellman with it gives the all-zero secret) is *kept but unusable*, as Linux keeps
+//! it: its AllowedIPs stay routed to it, so its traffic cannot fall through to a broader
+//! prefix of another peer, but nothing is ever sent to it and nothing from it is accepted
+//! ([`DropReason::UnusablePeerKey`]); [`Engine::peer_is_usable`] tells which.
 
 mod errors;
 mod index_table;
@@ -152,17 +155,16 @@ impl Engine {
                     return Err(EngineError::InvalidKeepalive { peer: position });
                 }
             }
-            let keys = match PeerKeys::new(&local, spec.public_key, spec.preshared_key) {
-                Ok(keys) => keys,
-                Err(_) => return Err(EngineError::LowOrderPeerKey { peer: position }),
-            };
+            // A key of small order yields no secure handshake: keep the peer, unusable.
+            let keys = PeerKeys::new(&local, spec.public_key, spec.preshared_key).ok();
             for cidr in spec.allowed_ips {
                 allowed_ips
                     .insert(cidr, id)
                     .map_err(EngineError::AllowedIps)?;
             }
-            let mut peer = Peer::new(keys, spec.endpoint, spec.persistent_keepalive);
-            if spec.persistent_keepalive.is_some() && spec.endpoint.is_some() {
+            let usable = keys.is_some();
+            let mut peer = Peer::new(spec.public_key, keys, spec.endpoint, spec.persistent_keepalive);
+            if usable && spec.persistent_keepalive.is_some() && spec.endpoint.is_some() {
                 // Fires on the first poll: the peer is contacted as soon as we run.
                 peer.timers.persistent_keepalive = Some(Instant::ZERO);
             }
@@ -172,7 +174,7 @@ impl Engine {
         let mut by_public_key: Vec<([u8; 32], PeerId)> = peer_table
             .iter()
             .enumerate()
-            .map(|(i, p)| (*p.keys.public_key().as_bytes(), PeerId(i as u32)))
+            .map(|(i, p)| (*p.public_key.as_bytes(), PeerId(i as u32)))
             .collect();
         by_public_key.sort_unstable();
         if let Some(pair) = by_public_key.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -234,6 +236,12 @@ impl Engine {
         Engine::new(private_key, peers, options, rng)
     }
 
+    /// Whether handshakes with peer `id` are possible (false for a key of small order, and
+    /// for an unknown id).
+    pub fn peer_is_usable(&self, id: PeerId) -> bool {
+        self.peers.get(id.index()).is_some_and(|p| p.keys.is_some())
+    }
+
     /// Our static public key.
     pub fn public_key(&self) -> &PublicKey {
         self.local.public_key()
@@ -267,7 +275,7 @@ impl Engine {
         let peer = self.peers.get(id.index())?;
         let c = &peer.counters;
         Some(PeerStats {
-            public_key: *peer.keys.public_key(),
+            public_key: peer.public_key,
             endpoint: peer.endpoint,
             rx_bytes: c.rx_bytes,
             tx_bytes: c.tx_bytes,

@@ -3,7 +3,7 @@
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use crypto::{CookieState, InitiatorState, PeerKeys, Tai64N};
+use crypto::{CookieState, InitiatorState, PeerKeys, PublicKey, Tai64N};
 
 use super::keypair::Sessions;
 use super::staging::StagedQueue;
@@ -31,8 +31,13 @@ pub(crate) struct PeerCounters {
 
 /// One configured peer.
 pub(crate) struct Peer {
-    /// Static keys and everything precomputed from them (static-static DH included).
-    pub keys: PeerKeys,
+    /// The peer's static public key.
+    pub public_key: PublicKey,
+    /// Static keys and everything precomputed from them (static-static DH included);
+    /// `None` for a key of small order, with which no handshake is possible: such a
+    /// peer is kept (so its AllowedIPs stay routed to it, not to a broader prefix of
+    /// another peer) but nothing is ever sent to it or accepted from it.
+    pub keys: Option<PeerKeys>,
     /// MAC2 cookie the peer gave us, and the MAC1 of our last handshake message to it.
     pub cookies: CookieState,
     pub endpoint: Option<SocketAddr>,
@@ -56,11 +61,13 @@ pub(crate) struct Peer {
 
 impl Peer {
     pub fn new(
-        keys: PeerKeys,
+        public_key: PublicKey,
+        keys: Option<PeerKeys>,
         endpoint: Option<SocketAddr>,
         persistent_keepalive: Option<Duration>,
     ) -> Peer {
         Peer {
+            public_key,
             keys,
             cookies: CookieState::new(),
             endpoint,

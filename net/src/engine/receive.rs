@@ -156,7 +156,11 @@ impl Engine {
             return None;
         };
         let peer = &mut self.peers[id.index()];
-        let Ok(accepted) = incoming.open_timestamp(&peer.keys) else {
+        let Some(keys) = peer.keys.as_ref() else {
+            self.stats.drop(DropReason::UnusablePeerKey);
+            return None;
+        };
+        let Ok(accepted) = incoming.open_timestamp(keys) else {
             self.stats.drop(DropReason::HandshakeDecryptFailed);
             return None;
         };
@@ -182,9 +186,14 @@ impl Engine {
             return Some(id);
         };
         let mut response = [0u8; HANDSHAKE_RESPONSE_LEN];
+        let Some(keys) = peer.keys.as_ref() else {
+            self.indices.remove(local_index);
+            self.stats.drop(DropReason::UnusablePeerKey);
+            return Some(id);
+        };
         let created = create_response(
             accepted,
-            &peer.keys,
+            keys,
             &mut peer.cookies,
             local_index,
             monotonic_duration(now),
@@ -242,7 +251,11 @@ impl Engine {
             self.stats.drop(DropReason::UnknownIndex);
             return None;
         };
-        let Ok(keys) = consume_response(&pending.state, &self.local, &peer.keys, message) else {
+        let Some(peer_keys) = peer.keys.as_ref() else {
+            self.stats.drop(DropReason::UnusablePeerKey);
+            return None;
+        };
+        let Ok(keys) = consume_response(&pending.state, &self.local, peer_keys, message) else {
             self.stats.drop(DropReason::HandshakeDecryptFailed);
             return None;
         };
@@ -274,9 +287,13 @@ impl Engine {
             return None;
         };
         let peer = &mut self.peers[id.index()];
+        let Some(keys) = peer.keys.as_ref() else {
+            self.stats.drop(DropReason::UnusablePeerKey);
+            return None;
+        };
         if peer
             .cookies
-            .consume_reply(&peer.keys, message, monotonic_duration(now))
+            .consume_reply(keys, message, monotonic_duration(now))
             .is_err()
         {
             self.stats.drop(DropReason::InvalidCookieReply);

@@ -48,6 +48,10 @@ impl Engine {
             self.stats.drop(DropReason::NoRoute);
             return SendOutcome::NoRoute;
         };
+        if self.peers[id.index()].keys.is_none() {
+            self.stats.drop(DropReason::UnusablePeerKey);
+            return SendOutcome::Dropped(DropReason::UnusablePeerKey);
+        }
         if self.peers[id.index()].endpoint.is_none() {
             self.stats.drop(DropReason::NoEndpoint);
             return SendOutcome::Dropped(DropReason::NoEndpoint);
@@ -237,6 +241,9 @@ impl Engine {
         let Some(endpoint) = peer.endpoint else {
             return;
         };
+        if peer.keys.is_none() {
+            return;
+        }
         if let Some(old) = peer.handshake.take() {
             self.indices.remove(old.local_index);
         }
@@ -245,8 +252,12 @@ impl Engine {
             return;
         };
         let mut message = [0u8; HANDSHAKE_INITIATION_LEN];
+        let Some(keys) = peer.keys.as_ref() else {
+            self.indices.remove(index);
+            return;
+        };
         let created = create_initiation(
-            &peer.keys,
+            keys,
             &mut peer.cookies,
             index,
             Tai64N::from_unix_duration(now.unix),

@@ -52,11 +52,14 @@ pub enum DropReason {
     HandshakeGaveUp,
     /// An internal cryptographic operation failed (e.g. a low-order ephemeral key).
     CryptoError,
+    /// Packet for, or handshake message from, a peer whose configured public key has small
+    /// order: no secure handshake is possible, so nothing is ever sent to it.
+    UnusablePeerKey,
 }
 
 impl DropReason {
     /// Number of reasons (the length of [`DropReason::ALL`]).
-    pub const COUNT: usize = 22;
+    pub const COUNT: usize = 23;
 
     /// Every reason, in declaration order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -82,6 +85,7 @@ impl DropReason {
         DropReason::StagingFull,
         DropReason::HandshakeGaveUp,
         DropReason::CryptoError,
+        DropReason::UnusablePeerKey,
     ];
 
     /// A short snake_case name for logs and counters.
@@ -109,6 +113,7 @@ impl DropReason {
             DropReason::StagingFull => "staging_full",
             DropReason::HandshakeGaveUp => "handshake_gave_up",
             DropReason::CryptoError => "crypto_error",
+            DropReason::UnusablePeerKey => "unusable_peer_key",
         }
     }
 }
