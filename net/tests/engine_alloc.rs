@@ -17,20 +17,31 @@ struct Counting;
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
+// This test binary (not the `net` library, which stays `forbid(unsafe_code)`)
+// needs the one unsafe trait a global allocator is: every method forwards to
+// the system allocator unchanged and only counts.
+// SAFETY: delegating to `System`, a sound allocator, with the caller's
+// arguments preserves every `GlobalAlloc` guarantee.
 unsafe impl GlobalAlloc for Counting {
+    // SAFETY: (of the trait) the caller passes a valid, non-zero-size layout.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if COUNTING.load(Ordering::Relaxed) {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
+        // SAFETY: forwarded from our caller's contract.
         unsafe { System.alloc(layout) }
     }
+    // SAFETY: (of the trait) `ptr` came from this allocator with `layout`.
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded from our caller's contract.
         unsafe { System.dealloc(ptr, layout) }
     }
+    // SAFETY: (of the trait) `ptr` came from this allocator with `layout`.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if COUNTING.load(Ordering::Relaxed) {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
+        // SAFETY: forwarded from our caller's contract.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
