@@ -23,8 +23,12 @@ pub fn run(image: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("demo: starting wireguard-go as the WAN peer (tunnel address {})", addr::PEER_TUNNEL);
     let peer = WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?;
-    println!("demo: booting the gateway image in QEMU (TCG); its console follows");
-    let gateway = crate::topology::Gateway::boot(&network, image, &config, 64, true)?;
+    let kvm = crate::machine::kvm_boots(image);
+    println!(
+        "demo: booting the gateway image in QEMU ({}); its console follows",
+        if kvm { "KVM" } else { "TCG: KVM is missing or does not boot guests here" }
+    );
+    let gateway = crate::topology::Gateway::boot_with(&network, image, &config, 64, true, kvm)?;
     gateway.console.wait_for("gateway ready", Duration::from_secs(60))?;
 
     println!("\ndemo: ping from the LAN host {} through the tunnel to the peer {}", addr::LAN_HOST, addr::PEER_TUNNEL);

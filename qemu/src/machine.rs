@@ -191,3 +191,28 @@ impl Transcript {
         out
     }
 }
+
+/// Whether KVM can actually boot `image` here: some hosts expose /dev/kvm
+/// but cannot run ordinary guests (nested setups that hang). The answer is
+/// cached per host boot in the temporary directory, since a failing probe
+/// costs its whole timeout.
+pub fn kvm_boots(image: &Path) -> bool {
+    if std::fs::File::options().read(true).write(true).open("/dev/kvm").is_err() {
+        return false;
+    }
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let cache = std::env::temp_dir().join("wgate-kvm-probe");
+    if let Ok(cached) = std::fs::read_to_string(&cache) {
+        if let Some(answer) = cached.strip_prefix(boot_id.trim()) {
+            return answer.trim() == "yes";
+        }
+    }
+    let mut machine = Machine::kernel(image, "test=boot");
+    machine.accel = "kvm".into();
+    machine.cpu = "host".into();
+    let works = machine
+        .run(Duration::from_secs(10), |_| false)
+        .is_ok_and(|t| crate::verdict::selftest_passed(&t).is_ok());
+    let _ = std::fs::write(&cache, format!("{} {}\n", boot_id.trim(), if works { "yes" } else { "no" }));
+    works
+}

@@ -81,21 +81,6 @@ fn test(image: PathBuf, work_dir: PathBuf, boot_tests: bool) -> ExitCode {
     }
 }
 
-/// Whether KVM can actually boot this image here: some hosts expose
-/// /dev/kvm but cannot run ordinary guests (nested setups that hang).
-fn kvm_boots(image: &std::path::Path) -> bool {
-    if std::fs::File::options().read(true).write(true).open("/dev/kvm").is_err() {
-        return false;
-    }
-    let mut machine = Machine::kernel(image, "test=boot");
-    machine.accel = "kvm".into();
-    machine.cpu = "host".into();
-    match machine.run(Duration::from_secs(10), |_| false) {
-        Ok(t) => verdict::selftest_passed(&t).is_ok(),
-        Err(_) => false,
-    }
-}
-
 /// `run <image> --config FILE [--outer-tap TAP --inner-tap TAP] [qemu args]`:
 /// boots the image on the user's own configuration, its two NICs on tap
 /// devices the user created and named, with the console on this terminal.
@@ -141,7 +126,7 @@ fn run(image: PathBuf, args: &[String]) -> ExitCode {
         }
     }
     machine.memory_mib = 64;
-    if kvm_boots(&image) {
+    if harness::machine::kvm_boots(&image) {
         println!("wgate-qemu: KVM boots guests here; using it");
         machine.accel = "kvm".into();
         machine.cpu = "host".into();

@@ -373,13 +373,26 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Boots `image` with `config_file` as its initrd.
+    /// Boots `image` with `config_file` as its initrd, under TCG.
     pub fn boot(network: &Network, image: &Path, config_file: &Path, memory_mib: u32, echo: bool) -> Result<Self, String> {
+        Self::boot_with(network, image, config_file, memory_mib, echo, false)
+    }
+
+    /// As [`Gateway::boot`], under KVM (`-cpu host`) when `kvm` is set.
+    pub fn boot_with(
+        network: &Network,
+        image: &Path,
+        config_file: &Path,
+        memory_mib: u32,
+        echo: bool,
+        kvm: bool,
+    ) -> Result<Self, String> {
+        let (accel, cpu) = if kvm { ("kvm", "host") } else { ("tcg", "max") };
         let memory = format!("{memory_mib}M");
         let cmdline = format!("config={}", config_file.file_name().and_then(|n| n.to_str()).unwrap_or("gateway.conf"));
         let mut child = Command::new("ip")
             .args(["netns", "exec", &network.gw.name, crate::machine::QEMU])
-            .args(["-accel", "tcg", "-cpu", "max", "-m", &memory, "-nodefaults", "-no-reboot"])
+            .args(["-accel", accel, "-cpu", cpu, "-m", &memory, "-nodefaults", "-no-reboot"])
             .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
             .args(["-kernel", path(image), "-initrd", path(config_file), "-append", &cmdline])
             .args(["-netdev", "tap,id=outer,ifname=tapo,script=no,downscript=no"])
