@@ -91,7 +91,7 @@ mod tests {
             self.0.extend_from_slice(&kind.to_le_bytes());
             self.0.extend_from_slice(&size.to_le_bytes());
             self.0.extend_from_slice(body);
-            while self.0.len() % 8 != 0 {
+            while !self.0.len().is_multiple_of(8) {
                 self.0.push(0);
             }
         }

@@ -243,8 +243,9 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
         let sent = tool(&wan, &["udp-flood", &endpoint, "10000", "--seed", "3"])?;
         let outer = ping(&wan, addr::GATEWAY_OUTER, &[])?;
         let tunnel = ping(&lan, addr::PEER_TUNNEL, &[])?;
-        if let Some((_, line)) = setup.gateway.console.text().lines().map(|l| ((), l.to_string())).find(|(_, l)| l.contains("EXCEPTION") || l.contains("panicked")) {
-            return Err(line);
+        let console = setup.gateway.console.text();
+        if let Some(line) = console.lines().find(|l| l.contains("EXCEPTION") || l.contains("panicked")) {
+            return Err(line.to_string());
         }
         Ok(format!("{}; outer ping: {outer}; tunnel ping: {tunnel}", sent.trim()))
     })()));
@@ -361,22 +362,17 @@ pub fn endpoint_inside_tunnel(image: &Path) -> Check {
     (name, result)
 }
 
+/// Packets sent by `dev` in the gateway namespace (where it lives; the
+/// host's /sys shows only the host's own devices).
 fn link_tx_packets(network: &Network, dev: &str) -> Result<u64, String> {
-    let text = std::fs::read_to_string(format!("/sys/class/net/{dev}/statistics/tx_packets"));
-    match text {
-        Ok(t) => t.trim().parse().map_err(|e| format!("{e}")),
-        // The device lives in the gateway namespace: ask `ip` there.
-        Err(_) => {
-            let out = network.gw.ip(&["-s", "link", "show", dev])?;
-            let mut lines = out.lines().skip_while(|l| !l.trim_start().starts_with("TX:"));
-            lines.next();
-            lines
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| format!("cannot read tx packets of {dev}: {out}"))
-        }
-    }
+    let out = network.gw.ip(&["-s", "link", "show", dev])?;
+    let mut lines = out.lines().skip_while(|l| !l.trim_start().starts_with("TX:"));
+    lines.next();
+    lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("cannot read tx packets of {dev}: {out}"))
 }
 
 /// netns.sh "persistent keepalive holds a NAT mapping", for this

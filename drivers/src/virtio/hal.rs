@@ -2,26 +2,22 @@
 //! from the heap and its physical address is its virtual address.
 
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicUsize, Ordering};
 use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
 
 extern crate alloc;
 use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 
 /// Maps device registers; set by the kernel, which owns the page tables.
-static MMIO_MAPPER: AtomicUsize = AtomicUsize::new(0);
+static MMIO_MAPPER: spin::Once<fn(u64, u64)> = spin::Once::new();
 
 /// Registers the kernel's function that identity-maps `[phys, phys + len)`
 /// as uncached device memory.
 pub fn set_mmio_mapper(map: fn(u64, u64)) {
-    MMIO_MAPPER.store(map as usize, Ordering::Release);
+    MMIO_MAPPER.call_once(|| map);
 }
 
 fn map_mmio(phys: u64, len: u64) {
-    let raw = MMIO_MAPPER.load(Ordering::Acquire);
-    if raw != 0 {
-        // SAFETY: the only value ever stored is a `fn(u64, u64)` pointer.
-        let map: fn(u64, u64) = unsafe { core::mem::transmute::<usize, fn(u64, u64)>(raw) };
+    if let Some(map) = MMIO_MAPPER.get() {
         map(phys, len);
     }
 }
@@ -53,7 +49,7 @@ unsafe impl Hal for IdentityHal {
     }
 
     unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
-        map_mmio(paddr as u64, size as u64);
+        map_mmio(paddr, size as u64);
         NonNull::new(paddr as *mut u8).expect("MMIO region at address 0")
     }
 

@@ -14,14 +14,25 @@ use smoltcp::time::Instant;
 /// MTU; this leaves room to spare.
 const SCRATCH: usize = 2048;
 
+/// Ethernet payload size on both NICs.
+const ETHERNET_MTU: usize = 1500;
+
 /// A NIC plus at most one received frame for the stack.
 pub struct StackDevice<'a> {
-    /// The NIC that frames are sent on.
-    pub nic: &'a mut Nic,
-    /// The frame to hand to the stack on its next receive, if any.
-    pub pending: Option<&'a [u8]>,
-    /// The Ethernet MTU (payload bytes) the stack may use.
-    pub mtu: usize,
+    nic: &'a mut Nic,
+    pending: Option<&'a [u8]>,
+}
+
+impl<'a> StackDevice<'a> {
+    /// The stack's view of `nic`, offering it `pending` on its next receive.
+    pub fn new(nic: &'a mut Nic, pending: Option<&'a [u8]>) -> Self {
+        Self { nic, pending }
+    }
+
+    /// The NIC's MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.nic.mac()
+    }
 }
 
 /// A received frame for the stack.
@@ -54,7 +65,7 @@ impl phy::TxToken for Tx<'_> {
                 let mut scratch = [0u8; SCRATCH];
                 f(&mut scratch[..len.min(SCRATCH)])
             }
-            (None, None) => unreachable!("the closure runs at most once"),
+            (None, None) => unreachable!("the closure runs at most once and sets `result`"),
         }
     }
 }
@@ -75,7 +86,7 @@ impl phy::Device for StackDevice<'_> {
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = self.mtu + 14;
+        caps.max_transmission_unit = ETHERNET_MTU + 14;
         caps.max_burst_size = Some(16);
         caps
     }

@@ -5,6 +5,7 @@ mod config;
 mod datapath;
 mod device;
 mod nics;
+mod report;
 mod stack;
 
 use crate::entropy::KernelRng;
@@ -15,6 +16,7 @@ use boot::BootInfo;
 use core::net::{IpAddr, SocketAddr};
 use datapath::{Deferred, GlueStats, Outputs, MAX_PACKET};
 use device::StackDevice;
+use report::{DropReport, PeerWatch};
 use drivers::virtio::net::Nic;
 use net::config::{GatewayConfig, OuterAddress};
 use net::engine::{Engine, PeerId, SendOutcome};
@@ -23,8 +25,6 @@ use net::router::{
 };
 use smoltcp::socket::udp;
 
-/// Ethernet payload size on both NICs.
-const ETHERNET_MTU: usize = 1500;
 /// Bytes of one frame copied out of a NIC's receive ring.
 const FRAME_BYTES: usize = 2048;
 /// Frames taken from one NIC before looking at the other.
@@ -74,46 +74,7 @@ struct Gateway {
     deferred: Deferred,
     glue: GlueStats,
     watch: PeerWatch,
-}
-
-/// What the console last reported about each peer (the first
-/// [`PeerWatch::LIMIT`] peers), so handshakes and roaming show up in the log.
-struct PeerWatch {
-    seen: Vec<(u64, Option<SocketAddr>)>,
-    next_check: u64,
-}
-
-impl PeerWatch {
-    const LIMIT: usize = 64;
-    const INTERVAL_NANOS: u64 = 250_000_000;
-
-    fn new(peers: usize) -> Self {
-        Self { seen: alloc::vec![(0, None); peers.min(Self::LIMIT)], next_check: 0 }
-    }
-
-    fn check(&mut self, engine: &Engine, now: u64) {
-        if now < self.next_check {
-            return;
-        }
-        self.next_check = now + Self::INTERVAL_NANOS;
-        for (index, seen) in self.seen.iter_mut().enumerate() {
-            let Some(stats) = engine.peer_stats(PeerId(index as u32)) else { continue };
-            if stats.handshakes_completed != seen.0 {
-                seen.0 = stats.handshakes_completed;
-                log::info!(
-                    "peer {index} ({}): handshake completed ({} so far)",
-                    stats.public_key,
-                    stats.handshakes_completed
-                );
-            }
-            if stats.endpoint != seen.1 {
-                seen.1 = stats.endpoint;
-                if let Some(endpoint) = stats.endpoint {
-                    log::info!("peer {index}: endpoint {endpoint}");
-                }
-            }
-        }
-    }
+    drops: DropReport,
 }
 
 /// Stops before forwarding anything: prints why, then idles for ever so
@@ -200,11 +161,11 @@ impl Gateway {
         let nics = nics::bring_up(&config).unwrap_or_else(|why| refuse(format_args!("{why}")));
         let (mut outer_nic, mut inner_nic) = (nics.outer, nics.inner);
         let outer = {
-            let mut device = StackDevice { nic: &mut outer_nic, pending: None, mtu: ETHERNET_MTU };
+            let mut device = StackDevice::new(&mut outer_nic, None);
             stack::outer(&mut device, &config).unwrap_or_else(|why| refuse(format_args!("{why}")))
         };
         let inner = {
-            let mut device = StackDevice { nic: &mut inner_nic, pending: None, mtu: ETHERNET_MTU };
+            let mut device = StackDevice::new(&mut inner_nic, None);
             stack::inner(&mut device, &config)
         };
         let inner_mac = EthernetAddress(inner_nic.mac());
@@ -229,6 +190,7 @@ impl Gateway {
             deferred: Deferred::new(),
             glue: GlueStats::default(),
             watch,
+            drops: DropReport::default(),
         }
     }
 
@@ -273,7 +235,7 @@ impl Gateway {
         if !self.outer_nic.receive(|f| got = copy_frame(frame, f)) {
             return false;
         }
-        let mut device = StackDevice { nic: &mut self.outer_nic, pending: Some(&self.frame[..got]), mtu: ETHERNET_MTU };
+        let mut device = StackDevice::new(&mut self.outer_nic, Some(&self.frame[..got]));
         self.outer.iface.poll(stack::now(), &mut device, &mut self.outer.sockets);
         true
     }
@@ -314,7 +276,7 @@ impl Gateway {
         if unicast_to_us && (ethertype == 0x0800 || ethertype == 0x86dd) && self.forward_from_lan(got) {
             return true;
         }
-        let mut device = StackDevice { nic: &mut self.inner_nic, pending: Some(&self.frame[..got]), mtu: ETHERNET_MTU };
+        let mut device = StackDevice::new(&mut self.inner_nic, Some(&self.frame[..got]));
         self.inner.iface.poll(stack::now(), &mut device, &mut self.inner.sockets);
         true
     }
@@ -376,13 +338,14 @@ impl Gateway {
         let nic = &mut self.inner_nic;
         self.neighbors.poll(now.monotonic, |frame| transmit_copy(nic, frame));
         self.watch.check(&self.engine, now.monotonic.as_nanos());
+        self.drops.check(&self.engine, &self.router, &self.glue, now.monotonic.as_nanos());
     }
 
     fn flush_stacks(&mut self) {
-        let mut device = StackDevice { nic: &mut self.outer_nic, pending: None, mtu: ETHERNET_MTU };
+        let mut device = StackDevice::new(&mut self.outer_nic, None);
         self.outer.iface.poll(stack::now(), &mut device, &mut self.outer.sockets);
         self.outer.update_dhcp();
-        let mut device = StackDevice { nic: &mut self.inner_nic, pending: None, mtu: ETHERNET_MTU };
+        let mut device = StackDevice::new(&mut self.inner_nic, None);
         self.inner.iface.poll(stack::now(), &mut device, &mut self.inner.sockets);
     }
 

@@ -30,7 +30,7 @@ fn random_seed() -> u64 {
 }
 
 fn interface(device: &mut StackDevice, cidrs: &[IpCidr]) -> Interface {
-    let mac = EthernetAddress(device.nic.mac());
+    let mac = EthernetAddress(device.mac());
     let mut config = Config::new(HardwareAddress::Ethernet(mac));
     config.random_seed = random_seed();
     let mut iface = Interface::new(config, device, now());
