@@ -132,7 +132,7 @@ impl Sink for Count {
         black_box(datagram);
         self.datagrams += 1;
     }
-    fn deliver_packet(&mut self, _from: PeerId, packet: &[u8]) {
+    fn deliver_packet(&mut self, _from: PeerId, packet: &mut [u8]) {
         black_box(packet);
         self.delivered += 1;
     }
@@ -149,7 +149,7 @@ impl Sink for Capture {
     fn send_datagram(&mut self, _to: SocketAddr, datagram: &[u8]) {
         self.datagrams.push(datagram.to_vec());
     }
-    fn deliver_packet(&mut self, _from: PeerId, _packet: &[u8]) {
+    fn deliver_packet(&mut self, _from: PeerId, _packet: &mut [u8]) {
         self.delivered += 1;
     }
 }
@@ -412,7 +412,7 @@ fn data_path(size: usize) -> Row {
                     slot.copy_from_slice(datagram);
                     *self.produced += 1;
                 }
-                fn deliver_packet(&mut self, _from: PeerId, _packet: &[u8]) {}
+                fn deliver_packet(&mut self, _from: PeerId, _packet: &mut [u8]) {}
             }
             let mut into = Into {
                 slots: arena.slots(),

@@ -15,6 +15,7 @@ pub mod allowed_ips;
 pub mod config;
 pub mod echo;
 pub mod engine;
+pub mod gateway;
 pub mod rate_limiter;
 pub mod replay;
 pub mod router;

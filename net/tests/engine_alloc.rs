@@ -64,7 +64,7 @@ impl Sink for FixedSink {
         slot.2 = Some(to);
         self.count += 1;
     }
-    fn deliver_packet(&mut self, _from: PeerId, _packet: &[u8]) {
+    fn deliver_packet(&mut self, _from: PeerId, _packet: &mut [u8]) {
         self.delivered += 1;
     }
 }

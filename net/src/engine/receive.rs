@@ -366,12 +366,12 @@ impl Engine {
             return Some(id);
         }
         peer.timers.on_data_received(now.monotonic);
-        let plaintext = &datagram[TRANSPORT_HEADER_LEN..TRANSPORT_HEADER_LEN + plaintext_len];
+        let plaintext = &mut datagram[TRANSPORT_HEADER_LEN..TRANSPORT_HEADER_LEN + plaintext_len];
         let Some(len) = ip::declared_len(plaintext) else {
             self.stats.drop(DropReason::InvalidInnerPacket);
             return Some(id);
         };
-        let packet = &plaintext[..len];
+        let packet = &mut plaintext[..len];
         let routed = ip::source(packet).and_then(|src| self.allowed_ips.lookup(src));
         if routed != Some(id) {
             self.stats.drop(DropReason::DisallowedSource);

@@ -1,6 +1,8 @@
 //! The sending side: tunnelling LAN packets, staging them while a handshake is pending,
 //! keepalives, and handshake initiations.
 
+use core::net::SocketAddr;
+
 use crypto::constants::{HANDSHAKE_INITIATION_LEN, TRANSPORT_HEADER_LEN};
 use crypto::wire::padded_payload_len;
 use crypto::{create_initiation, Tai64N};
@@ -166,35 +168,66 @@ impl Engine {
     ) {
         let mtu = usize::from(self.options.mtu);
         let peer = &mut self.peers[id.index()];
-        let (Some(endpoint), Some(keypair)) = (peer.endpoint, peer.sessions.get_mut(Role::Current))
-        else {
-            return;
-        };
-        let padded = padded_payload_len(len, mtu);
-        let start = TRANSPORT_HEADER_LEN;
-        self.scratch[start + len..start + padded].fill(0);
-        let counter = keypair.send_counter;
-        keypair.send_counter += 1;
-        let Ok(total) =
-            keypair
-                .send
-                .seal_message(keypair.remote_index, counter, &mut self.scratch, padded)
-        else {
-            self.stats.drop(DropReason::CryptoError);
-            return;
-        };
-        sink.send_datagram(endpoint, &self.scratch[..total]);
-        self.stats.datagrams_sent += 1;
-        peer.counters.tx_bytes += total as u64;
-        peer.timers
-            .on_authenticated_packet_traversal(now.monotonic, peer.persistent_keepalive);
-        peer.timers.on_authenticated_packet_sent();
-        if len == 0 {
-            peer.counters.keepalives_sent += 1;
-        } else {
-            peer.counters.packets_sent += 1;
-            peer.timers.on_data_sent(now.monotonic, rekey_jitter(rng));
+        if let Some((endpoint, total)) =
+            seal_transport(peer, &mut self.stats, mtu, &mut self.scratch, len, now, rng)
+        {
+            sink.send_datagram(endpoint, &self.scratch[..total]);
         }
+    }
+
+    /// The fast path's first step: where a packet for `id` would go if it were sealed now, or
+    /// `None` if it must take [`Engine::send_packet`] instead (no usable session yet, packets
+    /// already staged ahead of it, no endpoint, a key of small order).
+    ///
+    /// The caller (the gateway loop) has already matched the packet's destination to `id`
+    /// with the router, so AllowedIPs is looked up once per packet, not twice.
+    pub fn ready_to_seal(&self, id: PeerId, now: Now) -> Option<SocketAddr> {
+        let peer = self.peers.get(id.index())?;
+        if peer.keys.is_none() || !peer.staged.is_empty() || !self.current_can_send(id, now) {
+            return None;
+        }
+        peer.endpoint
+    }
+
+    /// The fast path's second step: seals the packet the caller placed at
+    /// `message[16..16 + len]`, in place, for `id`: writes the 16-byte header, pads the
+    /// plaintext with zeros to a multiple of 16 (capped by the MTU) and appends the tag.
+    /// Returns the endpoint and the message length, or `None` (nothing was sent, and the
+    /// reason was counted) if the session cannot send after all, the packet is larger than the
+    /// MTU, or `message` has no room for padding and tag. Afterwards call
+    /// [`Engine::finish_send`].
+    pub fn seal_in_place(
+        &mut self,
+        id: PeerId,
+        now: Now,
+        message: &mut [u8],
+        len: usize,
+        rng: &mut impl RngCore,
+    ) -> Option<(SocketAddr, usize)> {
+        let mtu = usize::from(self.options.mtu);
+        if len > mtu {
+            self.stats.drop(DropReason::TooBig);
+            return None;
+        }
+        self.ready_to_seal(id, now)?;
+        let peer = &mut self.peers[id.index()];
+        seal_transport(peer, &mut self.stats, mtu, message, len, now, rng)
+    }
+
+    /// The fast path's last step, after the sealed message went out: starts a rekey when the
+    /// session is due for one and updates `id`'s timers in the timer queue.
+    pub fn finish_send(
+        &mut self,
+        id: PeerId,
+        now: Now,
+        rng: &mut (impl RngCore + CryptoRng),
+        sink: &mut impl Sink,
+    ) {
+        if id.index() >= self.peers.len() {
+            return;
+        }
+        self.keep_key_fresh_on_send(id, now, rng, sink);
+        self.reschedule(id);
     }
 
     /// After sending: start a new handshake if the current keypair has sent 2^60 messages, or
@@ -289,4 +322,50 @@ impl Engine {
         peer.timers
             .on_handshake_initiated(now.monotonic, rekey_jitter(rng));
     }
+}
+
+/// Pads the `len` plaintext bytes at `message[16..]`, seals them with `peer`'s current keypair
+/// and runs the send-side bookkeeping (counters, timers). Returns where to send the message
+/// and its length; `None` if there is no current keypair, no endpoint, or no room.
+fn seal_transport(
+    peer: &mut super::peer::Peer,
+    stats: &mut super::stats::EngineStats,
+    mtu: usize,
+    message: &mut [u8],
+    len: usize,
+    now: Now,
+    rng: &mut impl RngCore,
+) -> Option<(SocketAddr, usize)> {
+    let (Some(endpoint), Some(keypair)) = (peer.endpoint, peer.sessions.get_mut(Role::Current))
+    else {
+        return None;
+    };
+    let padded = padded_payload_len(len, mtu);
+    let start = TRANSPORT_HEADER_LEN;
+    let Some(padding) = message.get_mut(start + len..start + padded) else {
+        stats.drop(DropReason::CryptoError);
+        return None;
+    };
+    padding.fill(0);
+    let counter = keypair.send_counter;
+    let Ok(total) = keypair
+        .send
+        .seal_message(keypair.remote_index, counter, message, padded)
+    else {
+        stats.drop(DropReason::CryptoError);
+        return None;
+    };
+    keypair.send_counter += 1;
+    stats.datagrams_sent += 1;
+    peer.counters.tx_bytes += total as u64;
+    peer.timers
+        .on_authenticated_packet_traversal(now.monotonic, peer.persistent_keepalive);
+    peer.timers.on_authenticated_packet_sent();
+    if len == 0 {
+        peer.counters.keepalives_sent += 1;
+    } else {
+        peer.counters.packets_sent += 1;
+        peer.timers.on_data_sent(now.monotonic, || rekey_jitter(rng));
+    }
+    Some((endpoint, total))
 }

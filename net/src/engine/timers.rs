@@ -121,10 +121,11 @@ impl PeerTimers {
     }
 
     /// Data (not a keepalive) was sent: expect to hear back within 15 s + jitter.
-    pub fn on_data_sent(&mut self, now: Instant, jitter: Duration) {
+    /// The jitter is drawn only when the timer is armed (once per silence, not per packet).
+    pub fn on_data_sent(&mut self, now: Instant, jitter: impl FnOnce() -> Duration) {
         if self.new_handshake.is_none() {
             self.new_handshake =
-                Some(now.saturating_add(KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + jitter));
+                Some(now.saturating_add(KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + jitter()));
         }
     }
 

@@ -51,8 +51,9 @@ pub trait Sink {
     /// Sends `datagram` as the payload of one UDP datagram from our listen port to `to`.
     fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8]);
     /// Hands a decrypted, authenticated and source-checked IP packet from peer `from` to the
-    /// LAN side (or the local stack). Padding has been trimmed already.
-    fn deliver_packet(&mut self, from: PeerId, packet: &[u8]);
+    /// LAN side (or the local stack). Padding has been trimmed already. The packet lies in
+    /// the caller's receive buffer, so the sink may rewrite it in place (TTL, echo reply).
+    fn deliver_packet(&mut self, from: PeerId, packet: &mut [u8]);
 }
 
 /// One peer as the engine is configured with it.

@@ -194,6 +194,13 @@ impl NeighborCache {
         &self.config
     }
 
+    /// Changes the gateway's own addresses on this link (a DHCP lease came
+    /// or went). Known neighbors stay; only requests use the new source.
+    pub fn set_own_addresses(&mut self, ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) {
+        self.config.ipv4 = ipv4;
+        self.config.ipv6 = ipv6;
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> &NeighborStats {
         &self.stats

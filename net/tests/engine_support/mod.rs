@@ -29,7 +29,7 @@ impl Sink for Recorder {
     fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8]) {
         self.sent.push((to, datagram.to_vec()));
     }
-    fn deliver_packet(&mut self, from: PeerId, packet: &[u8]) {
+    fn deliver_packet(&mut self, from: PeerId, packet: &mut [u8]) {
         self.delivered.push((from, packet.to_vec()));
     }
 }

@@ -245,7 +245,7 @@ impl Sink for Io<'_> {
         }
     }
 
-    fn deliver_packet(&mut self, _from: PeerId, packet: &[u8]) {
+    fn deliver_packet(&mut self, _from: PeerId, packet: &mut [u8]) {
         self.delivered.push(packet.to_vec());
     }
 }
