@@ -5,7 +5,7 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use drivers::virtio::net::{find_all, Nic};
+use drivers::virtio::net::{find_all, Nic, NicOptions};
 use net::config::{GatewayConfig, MacAddress};
 
 /// The gateway's two NICs.
@@ -31,7 +31,7 @@ pub fn bring_up(config: &GatewayConfig) -> Result<Nics, String> {
     }
     let mut nics: Vec<Nic> = Vec::new();
     for location in found {
-        let nic = Nic::start(&mut root, location)
+        let nic = Nic::start(&mut root, location, NicOptions::default())
             .map_err(|e| format!("cannot start the virtio-net NIC at {:?}: {e:?}", location.function))?;
         nics.push(nic);
     }
@@ -57,15 +57,27 @@ pub fn bring_up(config: &GatewayConfig) -> Result<Nics, String> {
         let outer = pick(&mut nics, outer_mac, "outer")?;
         (outer, pick(&mut nics, inner_mac, "inner")?)
     };
+    // The outer NIC restarts with checksum offload both ways: received
+    // WireGuard datagrams the device vouches for skip the software UDP check,
+    // and IPv6 UDP checksums are left to the device. The LAN NIC keeps it
+    // off, so the host, not this guest, completes a LAN host's partial
+    // checksums before they reach us.
+    let location = outer.location();
+    drop(outer);
+    let offload = NicOptions { rx_checksum: true, tx_checksum: true };
+    let outer = Nic::start(&mut root, location, offload)
+        .map_err(|e| format!("cannot restart the outer virtio-net NIC with offloads: {e:?}"))?;
     for (role, nic) in [("outer", &outer), ("inner", &inner)] {
         let location = nic.location();
         log::info!(
-            "nic: {role} virtio-net at {:02x}:{:02x}.{}, MAC {}, IRQ {:?}",
+            "nic: {role} virtio-net at {:02x}:{:02x}.{}, MAC {}, IRQ {:?}, checksum offload rx={} tx={}",
             location.function.bus,
             location.function.device,
             location.function.function,
             mac_text(nic.mac()),
-            location.irq_line
+            location.irq_line,
+            nic.offloads().rx_checksum,
+            nic.offloads().tx_checksum
         );
         if let Some(line) = location.irq_line {
             crate::interrupts::enable_device_line(line);

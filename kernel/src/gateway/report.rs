@@ -1,13 +1,15 @@
 //! What the console says while the gateway runs: handshakes and roaming
-//! per peer, and, when they change, the counters of dropped packets (every
-//! drop is counted somewhere; this makes the counts visible).
+//! per peer; when they change, the counters of dropped packets (every drop
+//! is counted somewhere; this makes the counts visible); and the cycles
+//! each stage of the data path took, which `make bench` reads.
 
-use super::datapath::GlueStats;
+use super::VirtioGateway;
 use alloc::vec::Vec;
 use core::fmt;
 use core::net::SocketAddr;
 use net::engine::{Engine, EngineStats, PeerId};
-use net::router::{Router, RouterStats};
+use net::gateway::stats::StageCycles;
+use net::router::RouterStats;
 
 /// What the console last reported about each peer (the first
 /// [`PeerWatch::LIMIT`] peers), so handshakes and roaming show up in the log.
@@ -61,26 +63,34 @@ impl DropReport {
     const INTERVAL_NANOS: u64 = 10_000_000_000;
 
     /// Logs the counters if they changed and the interval has passed.
-    pub fn check(&mut self, engine: &Engine, router: &Router, glue: &GlueStats, now: u64) {
+    pub fn check(&mut self, gateway: &mut VirtioGateway, now: u64) {
         if now < self.next_check {
             return;
         }
         self.next_check = now + Self::INTERVAL_NANOS;
-        let router_drops = router_dropped(router.stats());
-        let glue_drops = glue.udp_tx_full + glue.lan_unresolved + glue.deferred_full;
-        let total = engine.stats().total_dropped() + router_drops + glue_drops;
+        let (outer, inner) = gateway.nics();
+        let (outer, inner) = (outer.stats(), inner.stats());
+        let router_drops = router_dropped(gateway.router().stats());
+        let engine = gateway.engine().stats();
+        let glue = *gateway.stats();
+        let nic_drops = outer.rx_bad_descriptor + inner.rx_bad_descriptor + outer.tx_invalid + inner.tx_invalid;
+        let total = engine.total_dropped() + router_drops + glue.dropped() + nic_drops;
         if total == self.last_total {
             return;
         }
         self.last_total = total;
         log::info!(
-            "dropped so far: engine {} [{}], router {router_drops}, UDP socket full {}, LAN neighbor unresolved {}, \
-             deferred queue full {}",
-            engine.stats().total_dropped(),
-            EngineDrops(engine.stats()),
-            glue.udp_tx_full,
-            glue.lan_unresolved,
-            glue.deferred_full
+            "dropped so far: engine {} [{}], router {router_drops}, loop {} [{glue}], nic {nic_drops} \
+             [outer rx_bad_descriptor={} tx_invalid={} tx_full={}; inner rx_bad_descriptor={} tx_invalid={} tx_full={}]",
+            engine.total_dropped(),
+            EngineDrops(engine),
+            glue.dropped(),
+            outer.rx_bad_descriptor,
+            outer.tx_invalid,
+            outer.tx_full,
+            inner.rx_bad_descriptor,
+            inner.tx_invalid,
+            inner.tx_full,
         );
     }
 }
@@ -107,5 +117,45 @@ impl fmt::Display for EngineDrops<'_> {
             first = false;
         }
         Ok(())
+    }
+}
+
+/// Prints the cumulative cycle counts per stage every two seconds while
+/// packets move, as one line `make bench` parses:
+/// `stage cycles: to_lan packets=… nic_rx=… crypto=… route=… nic_tx=…; to_peer …; other=…; halted=…; tsc_hz=…`.
+#[derive(Default)]
+pub struct StageReport {
+    halted: u64,
+    last_packets: u64,
+    next_check: u64,
+}
+
+impl StageReport {
+    const INTERVAL_NANOS: u64 = 2_000_000_000;
+
+    /// Counts cycles spent halted.
+    pub fn add_halted(&mut self, cycles: u64) {
+        self.halted += cycles;
+    }
+
+    pub fn check(&mut self, gateway: &VirtioGateway, now: u64) {
+        if now < self.next_check {
+            return;
+        }
+        self.next_check = now + Self::INTERVAL_NANOS;
+        let cycles: StageCycles = gateway.stage_cycles();
+        let packets = cycles.to_lan.packets + cycles.to_peer.packets;
+        if packets == self.last_packets {
+            return;
+        }
+        self.last_packets = packets;
+        crate::kprintln!(
+            "stage cycles: to_lan {}; to_peer {}; other={}; halted={}; tsc_hz={}",
+            cycles.to_lan,
+            cycles.to_peer,
+            cycles.other,
+            self.halted,
+            crate::time::tsc_hz()
+        );
     }
 }

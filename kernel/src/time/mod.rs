@@ -15,6 +15,9 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds per TSC tick as a 32.32 fixed-point number, so reading the
+/// clock costs one multiplication instead of a 128-bit division.
+static NANOS_PER_TICK_FP: AtomicU64 = AtomicU64::new(0);
 static APIC_TIMER_HZ: AtomicU64 = AtomicU64::new(0);
 static BOOT_UNIX_NANOS: AtomicU64 = AtomicU64::new(0);
 static TIMER_INTERRUPTS: AtomicU64 = AtomicU64::new(0);
@@ -35,12 +38,9 @@ pub fn record_boot_tsc() {
 
 /// Nanoseconds since boot (0 until the clock is calibrated).
 pub fn uptime_nanos() -> u64 {
-    let hz = TSC_HZ.load(Ordering::Relaxed);
-    if hz == 0 {
-        return 0;
-    }
+    let scale = NANOS_PER_TICK_FP.load(Ordering::Relaxed);
     let ticks = rdtsc().wrapping_sub(BOOT_TSC.load(Ordering::Relaxed));
-    (u128::from(ticks) * u128::from(NANOS_PER_SEC) / u128::from(hz)) as u64
+    ((u128::from(ticks) * u128::from(scale)) >> 32) as u64
 }
 
 /// Calibrated TSC frequency in Hz.
@@ -56,6 +56,10 @@ pub fn init() {
     // over a 20 ms measurement.
     let tsc_hz = crate::cpu::tsc_hz_from_cpuid().unwrap_or(calibration.tsc_hz);
     TSC_HZ.store(tsc_hz, Ordering::Relaxed);
+    // A TSC below 1 Hz is not calibrated: leave the clock at 0.
+    if tsc_hz > 0 {
+        NANOS_PER_TICK_FP.store(((u128::from(NANOS_PER_SEC) << 32) / u128::from(tsc_hz)) as u64, Ordering::Relaxed);
+    }
     APIC_TIMER_HZ.store(calibration.apic_timer_hz, Ordering::Relaxed);
     log::info!(
         "clock: TSC {}.{:03} MHz, APIC timer {}.{:03} MHz (APIC calibrated against the PIT)",
