@@ -30,6 +30,8 @@ pub enum EngineError {
     },
     /// The allowed-IPs table could not be built.
     AllowedIps(AllowedIpsError),
+    /// No peer has this id.
+    UnknownPeer,
 }
 
 impl fmt::Display for EngineError {
@@ -45,6 +47,7 @@ impl fmt::Display for EngineError {
                 write!(f, "peer {peer}: public key already used by an earlier peer")
             }
             EngineError::TooManyPeers => f.write_str("too many peers"),
+            EngineError::UnknownPeer => f.write_str("no such peer"),
             EngineError::InvalidMtu => f.write_str("MTU out of range (576..=9000)"),
             EngineError::InvalidKeepalive { peer } => {
                 write!(f, "peer {peer}: persistent keepalive must be 1..=65535 s")

@@ -133,6 +133,32 @@ impl IndexTable {
         }
     }
 
+    /// Whether the table is big enough for `peers` peers.
+    pub fn fits(&self, peers: usize) -> bool {
+        peers.max(1) * INDICES_PER_PEER * 2 <= self.slots.len()
+    }
+
+    /// A table for `peers` peers holding every entry of this one.
+    pub fn resized(self, peers: usize) -> IndexTable {
+        let mut table = IndexTable::new(peers);
+        for entry in self.slots.into_iter().flatten() {
+            let mut pos = table.home(entry.index);
+            while table.slots[pos].is_some() {
+                pos = (pos + 1) & table.mask;
+            }
+            table.slots[pos] = Some(entry);
+            table.len += 1;
+        }
+        table
+    }
+
+    /// Hands every index of peer `from` to peer `to` (peer ids were renumbered).
+    pub fn relabel(&mut self, from: PeerId, to: PeerId) {
+        for entry in self.slots.iter_mut().flatten().filter(|e| e.peer == from) {
+            entry.peer = to;
+        }
+    }
+
     /// Number of live indices.
     #[cfg(test)]
     pub fn len(&self) -> usize {

@@ -50,6 +50,7 @@ mod errors;
 mod index_table;
 mod ip;
 mod keypair;
+mod live_config;
 mod peer;
 mod poll;
 mod receive;
@@ -70,6 +71,7 @@ use crypto::{CookieChecker, LocalIdentity, PeerKeys, PresharedKey, PrivateKey, P
 use rand_core::{CryptoRng, RngCore};
 
 pub use errors::EngineError;
+pub use live_config::PeerRemoved;
 pub use stats::{DropReason, EngineStats};
 pub use types::{EngineOptions, Now, PeerId, PeerSpec, PeerStats, SendOutcome, Sink};
 

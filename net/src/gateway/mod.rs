@@ -155,6 +155,12 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
         &self.engine
     }
 
+    /// The engine, to change its configuration while the gateway runs (peers added or
+    /// removed through the userspace API); the loop follows on its next poll.
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
     /// The router (its counters).
     pub fn router(&self) -> &Router {
         &self.plumbing.lan.router
@@ -179,6 +185,7 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
     /// due timers and stacks, one doorbell per NIC. Returns whether any frame
     /// was handled, so the caller polls again before halting.
     pub fn poll(&mut self, now: Now, rng: &mut (impl RngCore + CryptoRng)) -> bool {
+        self.plumbing.wan.track_peers(self.engine.peer_count());
         let mut busy = false;
         for _ in 0..BUDGET {
             if self.inner_nic.split().1.free() == 0 {

@@ -109,6 +109,15 @@ impl Wan {
         self.forget_routes();
     }
 
+    /// Keeps one route-cache slot per peer as peers come and go. (A slot
+    /// left by a renumbered peer is harmless: a cached route depends only on
+    /// the endpoint it was made for, which every use checks.)
+    pub fn track_peers(&mut self, peers: usize) {
+        if self.routes.len() != peers {
+            self.routes.resize(peers, None);
+        }
+    }
+
     fn forget_routes(&mut self) {
         self.routes.iter_mut().for_each(|r| *r = None);
     }

@@ -77,6 +77,25 @@ impl Sink for PeerOutput {
     }
 }
 
+/// For an ARP request on a wire: `Some(Some(reply))` if it asks for
+/// `owner_ip` (answered from `owner_mac` to the gateway's `gateway_mac`),
+/// `Some(None)` for other ARP requests, `None` if `frame` is no ARP request.
+fn answer_arp(frame: &[u8], owner_mac: [u8; 6], owner_ip: Ipv4Addr, gateway_mac: [u8; 6]) -> Option<Option<Vec<u8>>> {
+    let (_, asker_ip, target) = arp_request(frame)?;
+    Some((target == owner_ip).then(|| arp_reply(owner_mac, owner_ip, gateway_mac, asker_ip)))
+}
+
+/// A small seeded generator for the random-input tests (xorshift64).
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 /// The gateway, a LAN host and a peer on fake wires.
 pub struct World {
     pub gw: Gateway<FakeNic, FakeNic>,
@@ -215,9 +234,8 @@ impl World {
     }
 
     fn outer_wire(&mut self, frame: Vec<u8>) {
-        if let Some((_, asker_ip, target)) = arp_request(&frame) {
-            if target == PEER_IP {
-                let reply = arp_reply(PEER_MAC, PEER_IP, GW_OUTER_MAC, asker_ip);
+        if let Some(reply) = answer_arp(&frame, PEER_MAC, PEER_IP, GW_OUTER_MAC) {
+            if let Some(reply) = reply {
                 self.gw.nics().0.inject(reply, RxChecksum::Unchecked);
             }
             return;
@@ -233,9 +251,8 @@ impl World {
     }
 
     fn inner_wire(&mut self, frame: Vec<u8>) {
-        if let Some((_, asker_ip, target)) = arp_request(&frame) {
-            if target == LAN_HOST {
-                let reply = arp_reply(LAN_HOST_MAC, LAN_HOST, GW_INNER_MAC, asker_ip);
+        if let Some(reply) = answer_arp(&frame, LAN_HOST_MAC, LAN_HOST, GW_INNER_MAC) {
+            if let Some(reply) = reply {
                 self.gw.nics().1.inject(reply, RxChecksum::Unchecked);
             }
             return;

@@ -144,3 +144,10 @@ impl FakeNic {
         self.tx.queued.is_empty() && self.tx.wire.is_empty()
     }
 }
+
+impl FakeNic {
+    /// A copy of the frame most recently put in the receive ring.
+    pub fn peek_rx_last(&self) -> Option<Vec<u8>> {
+        self.rx.ring.back().map(|(frame, _)| frame.clone())
+    }
+}
