@@ -4,8 +4,8 @@
 #   make run CONFIG=gateway.conf OUTER_TAP=tap0 INNER_TAP=tap1   your own setup
 #   make test       every test: host unit tests, boot tests in QEMU, reproducibility
 #   make image      build the bootable ELF; prints its path as the last line
-#                   (SIMD=avx2: the x86-64-v3 build with AVX2 crypto)
-#   make bench      print the figures (image size, boot times, heap use, engine speed)
+#   make bench      print the figures (AEAD and engine speed, image size, boot
+#                   times, heap use, the tunnel under QEMU with its stage table)
 #   make reproduce  build the image twice in different places and compare hashes
 #
 # The kernel is built for kernel/x86_64-wgate.json (hard-float, SSE2) with
@@ -17,13 +17,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := image
 
 TOOLCHAIN   := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
-# SIMD=avx2 builds for x86-64-v3 (AVX2 statically enabled: the fastest
-# crypto, for CPUs that have it); the default runs on any x86-64.
-SIMD        ?=
-TARGET_NAME := x86_64-wgate$(if $(SIMD),-$(SIMD))
+# One image for every x86-64 CPU: the data path's AEAD backend (portable,
+# SSE2, AVX2) is chosen at boot by timing each one (see README, "Crypto").
+TARGET_NAME := x86_64-wgate
 TARGET_JSON := kernel/$(TARGET_NAME).json
 IMAGE       := target/$(TARGET_NAME)/release/wgate
-AVX2_IMAGE  := target/x86_64-wgate-avx2/release/wgate
 BUILD       := build
 HARNESS     := target/release/wgate-qemu
 
@@ -57,9 +55,8 @@ host-test: setup
 	cargo test --locked --workspace --exclude gateway-kernel
 
 boot-test: image harness
-	@$(MAKE) --no-print-directory image-only SIMD=avx2
 	@mkdir -p $(BUILD)/boot-tests
-	WGATE_AVX2_IMAGE=$(AVX2_IMAGE) $(HARNESS) test $(IMAGE) $(BUILD)/boot-tests
+	$(HARNESS) test $(IMAGE) $(BUILD)/boot-tests
 
 reproduce: setup
 	bash qemu/scripts/reproduce.sh
@@ -78,19 +75,16 @@ else
 	$(HARNESS) run $(IMAGE) --config $(CONFIG) --outer-tap $(OUTER_TAP) --inner-tap $(INNER_TAP) -device virtio-rng-pci
 endif
 
-# The engine benchmark runs three times, once per crypto backend choice:
-# RustCrypto's run-time CPU detection (the default), Poly1305 forced to its
-# portable backend (what the image uses), and AVX2 enabled statically (no
-# per-message setup cost; needs an AVX2 CPU). See README "Toolchain".
+# Figures only, never asserted: the AEAD backends against RustCrypto and ring,
+# the engine against boringtun with the backend the image would pick, the
+# allowed-IPs table, then the image under QEMU (boot, crypto ceiling, the
+# tunnel on both TCG CPU models with its per-stage cycle table, first ping,
+# smallest RAM).
 bench: image harness
-	@echo "=== engine, backends chosen at run time: against raw AEAD and boringtun (host, one core)"
+	@echo "=== ChaCha20-Poly1305: each fast_aead backend, RustCrypto and ring (host, one core)"
+	cargo bench --locked -p gateway-fast-aead --bench aead
+	@echo "=== engine against boringtun and the bare AEAD (host, one core)"
 	cargo bench --locked -p gateway-net --bench engine
-	@echo "=== engine, Poly1305 forced portable (as in the image)"
-	RUSTFLAGS="--cfg poly1305_force_soft" CARGO_TARGET_DIR=target/bench-soft cargo bench --locked -p gateway-net --bench engine
-	@if grep -qw avx2 /proc/cpuinfo; then \
-	  echo "=== engine, AVX2 enabled statically"; \
-	  RUSTFLAGS="-C target-feature=+avx2" CARGO_TARGET_DIR=target/bench-avx2 cargo bench --locked -p gateway-net --bench engine; \
-	fi
 	@echo "=== allowed IPs: lookups at 10,000 peers"
 	cargo bench --locked -p gateway-net --bench allowed_ips
 	@echo "=== image and gateway figures (QEMU, TCG)"

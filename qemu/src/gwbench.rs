@@ -3,7 +3,8 @@
 //! forwards, and the in-image crypto ceiling. Figures are printed, never
 //! asserted.
 
-use crate::e2e::{setup, Options};
+use crate::e2e::{setup_on, Options};
+use crate::stages::StageLine;
 use crate::machine::Machine;
 use crate::topology::{addr, in_ns, Gateway, KeyPair, Network, WireguardGo, gateway_config};
 use std::path::Path;
@@ -11,20 +12,32 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn iperf(client_ns: &str, server_ns: &str, server_addr: &str, seconds: u32) -> Result<f64, String> {
-    let mut server = crate::topology::Process {
+/// An iperf3 server for one test in `ns`, bound to `addr`, given time to listen.
+fn iperf_server(ns: &str, addr: &str) -> Result<crate::topology::Process, String> {
+    let server = crate::topology::Process {
         child: Command::new("ip")
-            .args(["netns", "exec", server_ns, "iperf3", "-s", "-1", "-B", server_addr])
+            .args(["netns", "exec", ns, "iperf3", "-s", "-1", "-B", addr])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start iperf3: {e}"))?,
     };
     thread::sleep(Duration::from_millis(500));
-    let secs = seconds.to_string();
-    let out = in_ns(client_ns, &["iperf3", "-c", server_addr, "-t", &secs, "-f", "m"]);
+    Ok(server)
+}
+
+/// Runs an iperf3 client with `args` against a one-shot server; returns its output.
+fn iperf_run(client_ns: &str, server_ns: &str, server_addr: &str, args: &[&str]) -> Result<String, String> {
+    let mut server = iperf_server(server_ns, server_addr)?;
+    let mut command = vec!["iperf3", "-c", server_addr, "-f", "m"];
+    command.extend_from_slice(args);
+    let out = in_ns(client_ns, &command);
     let _ = server.child.wait();
-    let out = out?;
+    out
+}
+
+fn iperf(client_ns: &str, server_ns: &str, server_addr: &str, seconds: u32) -> Result<f64, String> {
+    let out = iperf_run(client_ns, server_ns, server_addr, &["-t", &seconds.to_string()])?;
     out.lines()
         .filter(|l| l.contains("receiver"))
         .find_map(|l| {
@@ -34,8 +47,81 @@ fn iperf(client_ns: &str, server_ns: &str, server_addr: &str, seconds: u32) -> R
         .ok_or_else(|| format!("no iperf3 result in: {out}"))
 }
 
+/// UDP packets per second received through the tunnel, with `len`-byte
+/// payloads offered as fast as iperf3 can send them.
+fn udp_pps(client_ns: &str, server_ns: &str, server_addr: &str, len: u32, seconds: u32) -> Result<f64, String> {
+    let (secs, len) = (seconds.to_string(), len.to_string());
+    let out = iperf_run(client_ns, server_ns, server_addr, &["-u", "-l", &len, "-b", "0", "-t", &secs])?;
+    // `[  5]   0.00-5.00   sec  ...  0.010 ms  1000/50000 (2%)  receiver`
+    out.lines()
+        .filter(|l| l.contains("receiver"))
+        .find_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let span = words.iter().find(|w| w.contains('-') && w.contains('.'))?;
+            let (from, to) = span.split_once('-')?;
+            let elapsed = to.parse::<f64>().ok()? - from.parse::<f64>().ok()?;
+            let counts = words.iter().find(|w| w.contains('/') && !w.contains("sec"))?;
+            let (lost, total) = counts.split_once('/')?;
+            let received = total.parse::<f64>().ok()? - lost.parse::<f64>().ok()?;
+            Some(received / elapsed)
+        })
+        .ok_or_else(|| format!("no iperf3 UDP result in: {out}"))
+}
+
+/// The gateway's last stage line, after making sure it printed a fresh one
+/// (it prints every 2 s while packets move: wait, then move one).
+fn stage_line(console: &crate::topology::Console, lan: &str) -> Option<StageLine> {
+    thread::sleep(Duration::from_millis(2100));
+    let _ = in_ns(lan, &["ping", "-c", "1", "-W", "2", addr::PEER_TUNNEL]);
+    thread::sleep(Duration::from_millis(300));
+    StageLine::last_in(&console.text())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Throughput, small packets, latency and the stage table on one TCG CPU model.
+fn tunnel_figures(image: &Path, cpu: &str) -> Result<(), String> {
+    let s = setup_on(image, &Options { tag: "bench", gateway_knows_endpoint: true, extra_peer_lines: "", mtu: None }, cpu)?;
+    let (lan, wan) = (s.network.lan.name.clone(), s.network.wan.name.clone());
+    in_ns(&lan, &["ping", "-c", "2", "-W", "3", addr::PEER_TUNNEL])?;
+    println!("TCG -cpu {cpu}: ping RTT LAN host -> gateway -> peer: {}", ping_rtt(&lan, addr::PEER_TUNNEL)?);
+    println!("TCG -cpu {cpu}: ping RTT LAN host -> gateway itself (no tunnel): {}", ping_rtt(&lan, addr::GATEWAY_INNER)?);
+    if std::env::var_os("WGATE_BENCH_PING_ONLY").is_some() {
+        return Ok(());
+    }
+    let runs: [(&str, &str, &str, &str); 2] =
+        [("LAN -> peer", &lan, &wan, addr::PEER_TUNNEL), ("peer -> LAN", &wan, &lan, addr::LAN_HOST)];
+    for (label, client, server, target) in runs {
+        let before = stage_line(&s.gateway.console, &lan);
+        let mut rates = Vec::new();
+        for _ in 0..3 {
+            rates.push(iperf(client, server, target, 8)?);
+        }
+        let after = stage_line(&s.gateway.console, &lan);
+        println!(
+            "TCG -cpu {cpu}: iperf3 TCP {label}: {:.1} Mbit/s (median of 3: {})",
+            median(&mut rates.clone()),
+            rates.iter().map(|r| format!("{r:.1}")).collect::<Vec<_>>().join(", ")
+        );
+        match (before, after) {
+            (Some(b), Some(a)) => print!("  stage table for those 3 runs (the image's TSC cycles):\n{}", a.since(&b).table()),
+            _ => println!("  (this image prints no stage cycles)"),
+        }
+    }
+    for (label, client, server, target) in runs {
+        let pps = udp_pps(client, server, target, 64, 5)?;
+        println!("TCG -cpu {cpu}: UDP, 64-byte payloads, {label}: {:.0} packets/s received", pps);
+    }
+    let dropped = s.gateway.console.text().lines().rev().find(|l| l.contains("dropped so far")).map(str::to_string);
+    println!("TCG -cpu {cpu}: drop counters after the runs: {}", dropped.as_deref().unwrap_or("none printed (nothing dropped)"));
+    Ok(())
+}
+
 fn ping_rtt(ns: &str, target: &str) -> Result<String, String> {
-    let out = in_ns(ns, &["ping", "-c", "10", "-i", "0.2", "-W", "2", target])?;
+    let out = in_ns(ns, &["ping", "-c", "20", "-i", "0.2", "-W", "2", target])?;
     Ok(out.lines().find(|l| l.contains("rtt")).unwrap_or("").trim().to_string())
 }
 
@@ -73,6 +159,15 @@ fn forwards_with(image: &Path, mib: u32) -> bool {
     attempt().is_ok()
 }
 
+/// Throughput, small packets, latency and the stage table through the
+/// tunnel, on both TCG CPU models (`wgate-qemu tunnel-bench`).
+pub fn tunnel(image: &Path) -> Result<(), String> {
+    for cpu in ["max", "qemu64,+rdrand"] {
+        tunnel_figures(image, cpu)?;
+    }
+    Ok(())
+}
+
 /// Prints the gateway figures.
 pub fn run(image: &Path) -> Result<(), String> {
     for cpu in ["qemu64", "max"] {
@@ -84,13 +179,7 @@ pub fn run(image: &Path) -> Result<(), String> {
             println!("in-image crypto ceiling (TCG -cpu {cpu}): {}", line.trim_start_matches("crypto-bench: "));
         }
     }
-    let s = setup(image, &Options { tag: "bench", gateway_knows_endpoint: true, extra_peer_lines: "", mtu: None })?;
-    let (lan, wan) = (s.network.lan.name.clone(), s.network.wan.name.clone());
-    in_ns(&lan, &["ping", "-c", "2", "-W", "3", addr::PEER_TUNNEL])?;
-    println!("ping RTT LAN host -> gateway -> peer (TCG -cpu max): {}", ping_rtt(&lan, addr::PEER_TUNNEL)?);
-    println!("iperf3 TCP LAN -> peer through the gateway (TCG -cpu max): {:.1} Mbit/s", iperf(&lan, &wan, addr::PEER_TUNNEL, 8)?);
-    println!("iperf3 TCP peer -> LAN through the gateway (TCG -cpu max): {:.1} Mbit/s", iperf(&wan, &lan, addr::LAN_HOST, 8)?);
-    drop(s);
+    tunnel(image)?;
     println!("QEMU start -> first ping answered through the tunnel: {:.2} s", time_to_first_ping(image)?);
     let mut smallest = None;
     for mib in [32u32, 24, 16, 12, 8, 6, 5, 4, 3] {

@@ -12,5 +12,7 @@ pub mod e2e;
 pub mod gwbench;
 pub mod machine;
 pub mod topology;
+pub mod uapi_e2e;
 pub mod scenarios;
+pub mod stages;
 pub mod verdict;

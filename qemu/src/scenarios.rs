@@ -18,8 +18,6 @@ pub struct Context {
     pub image: PathBuf,
     /// Scratch directory for the GRUB ISO.
     pub work_dir: PathBuf,
-    /// The x86-64-v3 (AVX2) build of the kernel, if it is to be tested.
-    pub avx2_image: Option<PathBuf>,
 }
 
 /// One boot test.
@@ -44,25 +42,61 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "harness-fails-a-panicking-kernel", run: harness_fails_panic },
         Scenario { name: "harness-fails-a-triple-faulting-kernel", run: harness_fails_triple_fault },
         Scenario { name: "harness-fails-a-hanging-kernel", run: harness_fails_hang },
-        Scenario { name: "avx2-image-selftest-cpu-max", run: avx2_image_selftest },
-        Scenario { name: "avx2-image-refuses-cpu-without-avx2", run: avx2_image_refuses_old_cpu },
+        Scenario { name: "aead-backend-measured-at-boot-cpu-max", run: aead_backend_cpu_max },
+        Scenario { name: "aead-backend-measured-at-boot-qemu64", run: aead_backend_qemu64 },
     ]
 }
 
-fn avx2_image(ctx: &Context) -> Result<&Path, String> {
-    ctx.avx2_image.as_deref().ok_or_else(|| "no AVX2 image given (WGATE_AVX2_IMAGE)".to_string())
+/// The boot log's AEAD line: `crypto: AEAD backend NAME (clock units per
+/// seal, 1420 B / 64 B: portable a/b sse2 c/d ...)`. Checks that exactly the
+/// backends `expected` were timed, each with two figures, and that the one
+/// chosen is among them and no slower than the others at both sizes combined.
+fn aead_line_names(t: &Transcript, expected: &[&str]) -> Result<String, String> {
+    let (_, line) = t.find("AEAD backend").ok_or("no AEAD backend line in the boot log")?;
+    let after = line.split("AEAD backend ").nth(1).ok_or("malformed AEAD line")?;
+    let chosen = after.split_whitespace().next().ok_or("no backend named")?;
+    let figures = after.split(':').nth(1).and_then(|f| f.split(')').next()).ok_or("no figures")?;
+    let words: Vec<&str> = figures.split_whitespace().collect();
+    let mut measured = Vec::new();
+    for pair in words.chunks(2) {
+        let [name, costs] = pair else { return Err(format!("odd figures in `{line}`")) };
+        let (big, small) = costs.split_once('/').ok_or_else(|| format!("no a/b figures in `{line}`"))?;
+        let big: u64 = big.parse().map_err(|_| format!("not a number in `{line}`"))?;
+        let small: u64 = small.parse().map_err(|_| format!("not a number in `{line}`"))?;
+        if big == 0 || small == 0 {
+            return Err(format!("a zero timing in `{line}`"));
+        }
+        measured.push((*name, big, small));
+    }
+    let names: Vec<&str> = measured.iter().map(|m| m.0).collect();
+    if names != expected {
+        return Err(format!("timed {names:?}, expected {expected:?}: `{line}`"));
+    }
+    let score = |m: &(&str, u64, u64)| {
+        let best_big = measured.iter().map(|m| m.1).min().unwrap_or(1);
+        let best_small = measured.iter().map(|m| m.2).min().unwrap_or(1);
+        m.1 as f64 / best_big as f64 + m.2 as f64 / best_small as f64
+    };
+    let chosen_score = measured.iter().find(|m| m.0 == chosen).map(score).ok_or_else(|| format!("chose an untimed backend: `{line}`"))?;
+    if measured.iter().any(|m| score(m) < chosen_score - 1e-9) {
+        return Err(format!("a faster backend was measured than the one chosen: `{line}`"));
+    }
+    Ok(format!("timed {names:?} at boot and chose {chosen}"))
 }
 
-fn avx2_image_selftest(ctx: &Context) -> Result<String, String> {
-    let t = boot(&Machine::kernel(avx2_image(ctx)?, "test=boot"), BOOT_TIMEOUT)?;
-    with_transcript(selftest_passed(&t).map(|d| format!("{d} (x86-64-v3 build)")), &t)
+fn aead_backend_cpu_max(ctx: &Context) -> Result<String, String> {
+    let t = boot(&Machine::kernel(&ctx.image, "test=boot"), BOOT_TIMEOUT)?;
+    // TCG's `max` has SSE2 and AVX2 (and no AVX-512).
+    with_transcript(aead_line_names(&t, &["portable", "sse2", "avx2"]), &t)
 }
 
-fn avx2_image_refuses_old_cpu(ctx: &Context) -> Result<String, String> {
-    let mut machine = Machine::kernel(avx2_image(ctx)?, "test=boot");
+fn aead_backend_qemu64(ctx: &Context) -> Result<String, String> {
+    let mut machine = Machine::kernel(&ctx.image, "test=boot");
     machine.cpu = "qemu64".into();
+    machine.extra = vec!["-device".into(), "virtio-rng-pci".into()];
     let t = boot(&machine, BOOT_TIMEOUT)?;
-    with_transcript(expect_refusal(&t, "this image is built for x86-64-v3"), &t)
+    // The same image on a CPU without AVX: only the SSE2 and portable backends run.
+    with_transcript(aead_line_names(&t, &["portable", "sse2"]), &t)
 }
 
 fn boot(machine: &Machine, timeout: Duration) -> Result<Transcript, String> {

@@ -122,7 +122,7 @@ impl fmt::Display for EngineDrops<'_> {
 
 /// Prints the cumulative cycle counts per stage every two seconds while
 /// packets move, as one line `make bench` parses:
-/// `stage cycles: to_lan packets=… nic_rx=… crypto=… route=… nic_tx=…; to_peer …; other=…; halted=…; tsc_hz=…`.
+/// `stage cycles: to_lan packets=… nic_rx=… crypto=… route=… nic_tx=…; to_peer …; other=…; halted=…; tsc_hz=…; uptime_ns=…; device_interrupts=…; timer_interrupts=…`.
 #[derive(Default)]
 pub struct StageReport {
     halted: u64,
@@ -150,12 +150,14 @@ impl StageReport {
         }
         self.last_packets = packets;
         crate::kprintln!(
-            "stage cycles: to_lan {}; to_peer {}; other={}; halted={}; tsc_hz={}",
+            "stage cycles: to_lan {}; to_peer {}; other={}; halted={}; tsc_hz={}; uptime_ns={now}; device_interrupts={}; timer_interrupts={}",
             cycles.to_lan,
             cycles.to_peer,
             cycles.other,
             self.halted,
-            crate::time::tsc_hz()
+            crate::time::tsc_hz(),
+            crate::interrupts::device_interrupts(),
+            crate::time::timer_interrupts()
         );
     }
 }

@@ -67,6 +67,8 @@ pub fn init_io_apic() {
     ioapic::init();
 }
 
+static DEVICE_INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+
 /// Called by `interrupt_common` with the saved frame of every interrupt.
 #[no_mangle]
 extern "C" fn interrupt_dispatch(frame: &mut TrapFrame) {
@@ -87,10 +89,17 @@ extern "C" fn interrupt_dispatch(frame: &mut TrapFrame) {
             let pin = v - DEVICE_VECTOR_BASE;
             ioapic::mask(pin);
             PENDING_DEVICES.fetch_or(1 << pin, Ordering::AcqRel);
+            DEVICE_INTERRUPTS.fetch_add(1, Ordering::Relaxed);
             apic::end_of_interrupt();
         }
         _ => apic::end_of_interrupt(),
     }
+}
+
+/// Device interrupts taken since boot (for the stage report: each one costs
+/// an entry, a full FPU/SSE/AVX save and restore, and a wake-up).
+pub fn device_interrupts() -> u64 {
+    DEVICE_INTERRUPTS.load(Ordering::Relaxed)
 }
 
 /// Returns and clears the set of I/O APIC pins that fired since the last

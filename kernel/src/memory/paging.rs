@@ -71,7 +71,7 @@ fn map_range(
 ) {
     let mut addr = range.start & !(PAGE - 1);
     while addr < range.end {
-        let result = if addr % HUGE_PAGE == 0 && addr + HUGE_PAGE <= range.end {
+        let result = if addr.is_multiple_of(HUGE_PAGE) && addr + HUGE_PAGE <= range.end {
             let page = Page::<Size2MiB>::containing_address(VirtAddr::new(addr));
             let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(addr));
             // SAFETY: identity mapping of RAM or device memory that the
