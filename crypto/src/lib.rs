@@ -27,6 +27,7 @@ pub mod handshake;
 pub mod keys;
 pub mod macs;
 pub mod primitives;
+pub mod random;
 pub mod session;
 pub mod tai64n;
 pub mod wire;
@@ -38,6 +39,7 @@ pub use handshake::{
     IncomingInitiation, InitiatorState, LocalIdentity, PeerKeys,
 };
 pub use keys::{PresharedKey, PrivateKey, PublicKey, SharedSecret};
+pub use random::ForwardSecureRng;
 pub use session::{SessionKeys, TransportKey};
 pub use tai64n::Tai64N;
 pub use wire::{message_type, MessageType};

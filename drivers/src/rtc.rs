@@ -126,6 +126,12 @@ impl RawTime {
     }
 }
 
+/// Register reads while waiting out one update cycle (a port read takes
+/// about a microsecond; a working RTC updates in under 2 ms).
+const MAX_UPDATE_POLLS: u32 = 100_000;
+/// Snapshots tried before giving up on two in a row agreeing.
+const MAX_SNAPSHOTS: u32 = 16;
+
 /// The CMOS RTC at ports 0x70/0x71.
 pub struct Rtc {
     index: Port<u8>,
@@ -150,12 +156,19 @@ impl Rtc {
         }
     }
 
-    fn snapshot(&mut self) -> RawTime {
+    /// One reading of the registers, or `None` if the RTC stays in its
+    /// update cycle far longer than the 2 ms a working one takes.
+    fn snapshot(&mut self) -> Option<RawTime> {
         // Bit 7 of register A is set while the RTC updates its registers.
+        let mut waited = 0u32;
         while self.register(0x0a) & 0x80 != 0 {
+            waited += 1;
+            if waited > MAX_UPDATE_POLLS {
+                return None;
+            }
             core::hint::spin_loop();
         }
-        RawTime {
+        Some(RawTime {
             second: self.register(0x00),
             minute: self.register(0x02),
             hour: self.register(0x04),
@@ -164,20 +177,23 @@ impl Rtc {
             year: self.register(0x09),
             century: self.register(0x32),
             status_b: self.register(0x0b),
-        }
+        })
     }
 
     /// Reads the current date and time, re-reading until two snapshots
-    /// agree so that an update in between cannot tear the value.
-    pub fn read(&mut self) -> DateTime {
-        let mut last = self.snapshot();
-        loop {
-            let now = self.snapshot();
+    /// agree so that an update in between cannot tear the value. `None` if
+    /// the clock cannot be read: stuck in its update cycle, or never giving
+    /// the same value twice in a row.
+    pub fn read(&mut self) -> Option<DateTime> {
+        let mut last = self.snapshot()?;
+        for _ in 0..MAX_SNAPSHOTS {
+            let now = self.snapshot()?;
             if now == last {
-                return now.decode();
+                return Some(now.decode());
             }
             last = now;
         }
+        None
     }
 }
 

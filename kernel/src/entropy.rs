@@ -1,15 +1,24 @@
-//! The kernel's random number generator: ChaCha20 seeded from the CPU's
-//! RDSEED/RDRAND, or else from a virtio-rng device.
+//! The kernel's random number generator: ChaCha20 with fast key erasure
+//! (`crypto::ForwardSecureRng`), seeded from the CPU's RDSEED/RDRAND, or else
+//! from a virtio-rng device, and reseeded from the same sources every five
+//! minutes.
 //!
 //! WireGuard's ephemeral keys, indices and cookie secrets come from here.
 //! Without a real entropy source they would be predictable, so the kernel
-//! refuses to start instead of running without one.
+//! refuses to start instead of running without one. Fast key erasure means
+//! a memory disclosure reveals no output already given (no past ephemeral
+//! key), and the periodic reseed takes a disclosed state away again.
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use core::sync::atomic::{AtomicU64, Ordering};
+use crypto::ForwardSecureRng;
+use rand_core::RngCore;
 use spin::Mutex;
 
-static RNG: Mutex<Option<ChaCha20Rng>> = Mutex::new(None);
+static RNG: Mutex<Option<ForwardSecureRng>> = Mutex::new(None);
+/// Uptime (ns) of the next reseed.
+static NEXT_RESEED: AtomicU64 = AtomicU64::new(0);
+/// How often fresh entropy is mixed in.
+const RESEED_INTERVAL_NANOS: u64 = 300_000_000_000;
 
 /// Where the seed came from.
 #[derive(Clone, Copy, Debug)]
@@ -88,8 +97,27 @@ pub fn init() {
              (add `-device virtio-rng-pci` or use a CPU model with RDRAND)"
         ));
     };
-    *RNG.lock() = Some(ChaCha20Rng::from_seed(seed));
-    log::info!("entropy: ChaCha20 CSPRNG seeded from {source:?}");
+    *RNG.lock() = Some(ForwardSecureRng::new(seed));
+    NEXT_RESEED.store(crate::time::uptime_nanos() + RESEED_INTERVAL_NANOS, Ordering::Relaxed);
+    log::info!("entropy: ChaCha20 CSPRNG (fast key erasure) seeded from {source:?}");
+}
+
+/// Mixes fresh entropy into the generator if five minutes have passed since
+/// the last time (the main loop calls this as it runs).
+pub fn reseed_if_due(now_nanos: u64) {
+    if now_nanos < NEXT_RESEED.load(Ordering::Relaxed) {
+        return;
+    }
+    NEXT_RESEED.store(now_nanos + RESEED_INTERVAL_NANOS, Ordering::Relaxed);
+    let fresh = seed_from_cpu().or_else(|| drivers::virtio::rng::seed().map(|s| (s, Source::VirtioRng)));
+    match (fresh, RNG.lock().as_mut()) {
+        (Some((mut seed, source)), Some(rng)) => {
+            rng.reseed(&seed);
+            seed.fill(0);
+            log::debug!("entropy: reseeded from {source:?}");
+        }
+        _ => log::warn!("entropy: no source answered; the generator runs on without a reseed"),
+    }
 }
 
 /// Fills `buf` with random bytes.

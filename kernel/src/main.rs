@@ -54,9 +54,17 @@ pub extern "C" fn gateway_main(protocol: u32, info_paddr: u32) -> ! {
     memory::init(&boot);
     interrupts::init_io_apic();
     time::init();
-    let wall = time::init_wall_clock();
-    log::info!("wall clock: {wall} UTC (from the CMOS RTC)");
+    match time::init_wall_clock() {
+        Some(wall) if time::wall_clock_is_set() => log::info!("wall clock: {wall} UTC (from the CMOS RTC)"),
+        Some(wall) => log::warn!("wall clock: the CMOS RTC reads {wall} UTC, which is not a real date"),
+        None => log::warn!("wall clock: the CMOS RTC cannot be read"),
+    }
     entropy::init();
+    // Pick the data path's ChaCha20-Poly1305 backend by timing each one this
+    // CPU supports (about 2 ms each), as Linux picks its XOR and RAID-6
+    // routines: under emulation the widest SIMD is not always the fastest.
+    let aead = fast_aead::select_fastest(time::rdtsc, time::tsc_hz() / 500);
+    log::info!("crypto: {aead}; TSC cycles, measured at boot");
     log::info!(
         "kernel ready: {} MiB RAM, heap {} KiB, peak heap use {} bytes",
         boot.usable_bytes() >> 20,

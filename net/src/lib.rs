@@ -20,6 +20,7 @@ pub mod rate_limiter;
 pub mod replay;
 pub mod router;
 pub mod time;
+pub mod uapi;
 
 pub use allowed_ips::{AllowedIps, IpCidr};
 pub use engine::{

@@ -488,3 +488,18 @@ fn first_error_in_file_order_wins() {
     // Line 9 is inside [Inner], where ListenPort is unknown.
     assert_error(&text, 9, "ListenPort: unknown key in [Inner]");
 }
+
+#[test]
+fn error_all_zero_private_key() {
+    let zero = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let text = minimal().replacen(PRIVATE_KEY, zero, 1);
+    assert_ne!(text, minimal(), "the test config has a private key to replace");
+    let kind = assert_error(
+        &text,
+        2,
+        "PrivateKey: the all-zero key is refused (clamped, it is a fixed key whose public key \
+         anyone can compute); generate one with `wg genkey`",
+    );
+    assert_eq!(kind, ConfigErrorKind::ZeroPrivateKey);
+    assert!(!format!("{kind:?}").contains(zero));
+}

@@ -21,6 +21,11 @@ struct Captured {
 fn capture() -> (World, Captured) {
     let mut w = World::new(WorldConfig::default());
     let mut to_b = Vec::new();
+    // A's initiation towards B, taken first: once A has answered B's initiation below, A
+    // sends no initiation of its own within Rekey-Timeout.
+    let mut rec = Recorder::default();
+    w.engines[0].force_rekey(PeerId(0), now_at(w.now), &mut w.rng, &mut rec);
+    let init_a = rec.sent.pop().unwrap().1;
     let mut rec = Recorder::default();
     // B initiates towards A: A's response is addressed to B.
     w.engines[1].force_rekey(PeerId(0), now_at(w.now), &mut w.rng, &mut rec);
@@ -30,10 +35,7 @@ fn capture() -> (World, Captured) {
     w.engines[0].handle_datagram(now_at(w.now), w.addrs[1], &mut m, &mut w.rng, &mut rec);
     let response_to_b = rec.sent.pop().unwrap().1;
     to_b.push(response_to_b.clone());
-    // A's initiation towards B.
-    let mut rec = Recorder::default();
-    w.engines[0].force_rekey(PeerId(0), now_at(w.now), &mut w.rng, &mut rec);
-    to_b.push(rec.sent.pop().unwrap().1);
+    to_b.push(init_a);
     // A cookie reply-shaped message naming one of B's indices.
     let mut cookie = vec![0u8; 64];
     cookie[0] = 3;

@@ -93,7 +93,10 @@ fn both_sides_initiating_at_once_still_converge() {
     let pb = World::packet_from(Side::B, 41);
     assert_eq!(w.send(Side::A, &pa), SendOutcome::Staged);
     assert_eq!(w.send(Side::B, &pb), SendOutcome::Staged);
-    w.run_for(Duration::from_secs(1));
+    // The crossing initiations replace each other's pending handshake (as in Linux), so the
+    // crossing responses complete nothing; the next retry, after Rekey-Timeout and jitter,
+    // makes the one session.
+    w.run_for(Duration::from_secs(10));
     assert_eq!(
         w.delivered[1].iter().map(|d| &d.1).collect::<Vec<_>>(),
         vec![&pa]
@@ -103,7 +106,8 @@ fn both_sides_initiating_at_once_still_converge() {
         vec![&pb]
     );
     for side in [Side::A, Side::B] {
-        assert_eq!(w.engine(side).stats().total_dropped(), 0);
+        let drops: Vec<_> = w.engine(side).stats().drops().filter(|(_, n)| *n > 0).collect();
+        assert_eq!(drops, vec![(net::DropReason::UnknownIndex, 1)], "{side:?}: only the crossing response");
     }
 }
 
@@ -178,4 +182,52 @@ fn counters_advance_and_each_packet_uses_a_fresh_nonce() {
     }
     // Counter 0 went to the confirming keepalive.
     assert_eq!(counters, (1..=20).collect::<Vec<u64>>());
+}
+
+/// Linux and wireguard-go record a handshake response as the latest handshake sent: a
+/// responder with data of its own waits for the initiator's confirmation instead of starting
+/// a second handshake.
+#[test]
+fn a_response_counts_as_the_latest_handshake_sent() {
+    let mut w = World::new(WorldConfig::default());
+    w.force_rekey(Side::A);
+    // B's response goes out at 10 ms; A's confirmation reaches B at 30 ms.
+    w.run_for(Duration::from_millis(15));
+    assert_eq!(w.sent(Side::B, Kind::Response).len(), 1);
+    // B now has data before its new session is confirmed.
+    let outcome = w.send(Side::B, &World::packet_from(Side::B, 100));
+    assert_eq!(outcome, SendOutcome::Staged);
+    w.run_for(Duration::from_secs(2));
+    assert!(
+        w.sent(Side::B, Kind::Initiation).is_empty(),
+        "no redundant initiation within Rekey-Timeout of the response"
+    );
+    assert_eq!(w.delivered[0].len(), 1, "B's packet went out once A confirmed the session");
+}
+
+/// Both sides initiate in the same instant and the responses cross: as in Linux, consuming
+/// the peer's initiation replaces our own pending handshake, so the crossing responses find
+/// nothing to complete and exactly one session comes out in the end.
+#[test]
+fn simultaneous_initiations_end_in_one_session() {
+    let mut w = World::new(WorldConfig::default());
+    w.force_rekey(Side::A);
+    w.force_rekey(Side::B);
+    assert_eq!(w.sent(Side::A, Kind::Initiation).len(), 1);
+    assert_eq!(w.sent(Side::B, Kind::Initiation).len(), 1);
+    // Data waits on both sides while the handshakes cross.
+    w.send(Side::A, &World::packet_from(Side::A, 64));
+    w.send(Side::B, &World::packet_from(Side::B, 64));
+    w.run_for(Duration::from_secs(20));
+    let completed: u64 = [Side::A, Side::B]
+        .into_iter()
+        .map(|s| w.engine(s).stats().responses_accepted)
+        .sum();
+    assert_eq!(completed, 1, "one handshake completed, not two");
+    assert_eq!(w.delivered[0].len(), 1, "B's packet arrived");
+    assert_eq!(w.delivered[1].len(), 1, "A's packet arrived");
+    for side in [Side::A, Side::B] {
+        let stats = w.engine(side).peer_stats(PeerId(0)).unwrap();
+        assert_eq!(stats.handshakes_completed, 1, "{side:?} completed one handshake");
+    }
 }

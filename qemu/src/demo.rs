@@ -45,10 +45,13 @@ pub fn run(image: &Path) -> Result<(), String> {
          \x20 ip netns exec {lan} ping -6 {peer6}   # the same over IPv6\n\
          \x20 ip netns exec {wan} ping {lanhost}     # WireGuard peer -> LAN host\n\
          \x20 ip netns exec {wan} wg show             # the peer's view of the tunnel\n\
+         \x20 wg show {iface}                          # the gateway's own view, through its userspace API\n\
+         \x20 wg set {iface} peer <key> allowed-ips … # change it live\n\
          The gateway's configuration is {config}.\n\
          Press Ctrl-C here to stop: QEMU is stopped and the namespaces are removed.",
         lan = network.lan.name,
         wan = network.wan.name,
+        iface = gateway.interface,
         peer = addr::PEER_TUNNEL,
         peer6 = addr::PEER_TUNNEL6,
         lanhost = addr::LAN_HOST,

@@ -159,6 +159,63 @@ fn forwards_with(image: &Path, mib: u32) -> bool {
     attempt().is_ok()
 }
 
+/// The userspace API's figures (TCG `-cpu max`): `wg show` with 1,000
+/// peers, applying 130,560 allowed IPs, and forwarding while `wg show` runs
+/// in a loop.
+fn uapi_figures(image: &Path) -> Result<(), String> {
+    let s = setup_on(image, &Options { tag: "bapi", gateway_knows_endpoint: true, extra_peer_lines: "", mtu: None }, "max")?;
+    let (lan, wan) = (s.network.lan.name.clone(), s.network.wan.name.clone());
+    let name = s.gateway.interface.clone();
+    in_ns(&lan, &["ping", "-c", "2", "-W", "3", addr::PEER_TUNNEL])?;
+    let alone = iperf(&lan, &wan, addr::PEER_TUNNEL, 8)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let looping = {
+        let (stop, name) = (stop.clone(), name.clone());
+        thread::spawn(move || {
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if crate::topology::sh(&["timeout", "30", "wg", "show", &name]).is_ok() {
+                    n += 1;
+                }
+            }
+            n
+        })
+    };
+    let during = iperf(&lan, &wan, addr::PEER_TUNNEL, 8)?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let shows = looping.join().unwrap_or(0);
+    println!(
+        "TCG -cpu max: iperf3 LAN -> peer {alone:.1} Mbit/s alone, {during:.1} Mbit/s while `wg show` ran in a loop ({shows} times)"
+    );
+    let mut conf = String::new();
+    for _ in 0..1000 {
+        let keys = crate::topology::KeyPair::generate()?;
+        conf.push_str(&format!("[Peer]\nPublicKey = {}\n", keys.public));
+    }
+    let file = s.network.file("thousand.conf");
+    std::fs::write(&file, conf).map_err(|e| e.to_string())?;
+    s.gateway.wg(&["addconf", &name, crate::topology::path(&file)])?;
+    let started = Instant::now();
+    let show = s.gateway.wg(&["show", &name, "dump"])?;
+    println!(
+        "TCG -cpu max: `wg show {name} dump` with {} peers: {:.0} ms",
+        show.lines().count().saturating_sub(1),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    let keys = crate::topology::KeyPair::generate()?;
+    let mut big = format!("[Peer]\nPublicKey = {}\n", keys.public);
+    let prefixes: Vec<String> = (0..130_560u32).map(|i| format!("172.{}.{}.{}/32", 16 + (i >> 16), (i >> 8) & 0xff, i & 0xff)).collect();
+    for chunk in prefixes.chunks(1000) {
+        big.push_str(&format!("AllowedIPs = {}\n", chunk.join(", ")));
+    }
+    let file = s.network.file("big.conf");
+    std::fs::write(&file, big).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    s.gateway.wg(&["addconf", &name, crate::topology::path(&file)])?;
+    println!("TCG -cpu max: applying one peer with 130,560 allowed IPs (`wg addconf`): {:.2} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
 /// Throughput, small packets, latency and the stage table through the
 /// tunnel, on both TCG CPU models (`wgate-qemu tunnel-bench`).
 pub fn tunnel(image: &Path) -> Result<(), String> {
@@ -180,6 +237,7 @@ pub fn run(image: &Path) -> Result<(), String> {
         }
     }
     tunnel(image)?;
+    uapi_figures(image)?;
     println!("QEMU start -> first ping answered through the tunnel: {:.2} s", time_to_first_ping(image)?);
     let mut smallest = None;
     for mib in [32u32, 24, 16, 12, 8, 6, 5, 4, 3] {

@@ -6,7 +6,8 @@
 //! wgate-qemu e2e   <image> <work-dir>    the gateway tests only
 //! wgate-qemu run   <image> --config FILE [--outer-tap TAP --inner-tap TAP] [qemu args]
 //!                                        boot on your own config, console on this terminal
-//! wgate-qemu bench <image>               boot figures (size, time to banner/ready, heap)
+//! wgate-qemu bench <image>               every figure: boot, crypto ceiling, tunnel, first ping, RAM
+//! wgate-qemu tunnel-bench <image>        the tunnel figures only (throughput, pps, RTT, stage table)
 //! wgate-qemu demo  <image>               the gateway between a LAN host and a WireGuard peer
 //! ```
 
@@ -24,6 +25,13 @@ fn main() -> ExitCode {
         Some("e2e") if args.len() == 3 => test(PathBuf::from(&args[1]), PathBuf::from(&args[2]), false),
         Some("run") if args.len() >= 2 => run(PathBuf::from(&args[1]), &args[2..]),
         Some("bench") if args.len() == 2 => bench(PathBuf::from(&args[1])),
+        Some("tunnel-bench") if args.len() == 2 => match harness::gwbench::tunnel(&PathBuf::from(&args[1])) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tunnel benchmark failed: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some("demo") if args.len() == 2 => match harness::demo::run(&PathBuf::from(&args[1])) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -32,7 +40,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: wgate-qemu test <image> <work-dir> | run <image> [qemu args] | bench <image> | demo <image>");
+            eprintln!("usage: wgate-qemu test <image> <work-dir> | run <image> [qemu args] | bench <image> | tunnel-bench <image> | demo <image>");
             ExitCode::from(2)
         }
     }
@@ -40,13 +48,9 @@ fn main() -> ExitCode {
 
 /// Runs the boot tests (if `boot_tests`) and the gateway's end-to-end tests.
 fn test(image: PathBuf, work_dir: PathBuf, boot_tests: bool) -> ExitCode {
-    let avx2_image = std::env::var_os("WGATE_AVX2_IMAGE").map(PathBuf::from);
-    let ctx = Context { image, work_dir, avx2_image };
+    let ctx = Context { image, work_dir };
     let (mut passed, mut failed) = (0, 0);
-    let mut scenarios = if boot_tests { scenarios::all() } else { Vec::new() };
-    if ctx.avx2_image.is_none() {
-        scenarios.retain(|s| !s.name.starts_with("avx2-image"));
-    }
+    let scenarios = if boot_tests { scenarios::all() } else { Vec::new() };
     for scenario in scenarios {
         let started = std::time::Instant::now();
         match (scenario.run)(&ctx) {
@@ -94,6 +98,19 @@ fn run(image: PathBuf, args: &[String]) -> ExitCode {
         match (args[i].as_str(), value) {
             ("--config", Some(file)) => {
                 let name = std::path::Path::new(&file).file_name().and_then(|n| n.to_str()).unwrap_or("gateway.conf").to_string();
+                // `wg` knows the gateway by the config file's name: gateway.conf → gateway.
+                let interface = std::path::Path::new(&name).file_stem().and_then(|n| n.to_str()).unwrap_or("gateway").to_string();
+                let _ = std::fs::create_dir_all(harness::topology::UAPI_DIR);
+                let socket = harness::topology::uapi_socket(&interface);
+                extra.extend([
+                    "-device".into(),
+                    "virtio-serial-pci".into(),
+                    "-chardev".into(),
+                    format!("socket,id=uapi,path={},server=on,wait=off", socket.display()),
+                    "-device".into(),
+                    "virtserialport,chardev=uapi,name=wg-uapi".into(),
+                ]);
+                println!("wgate-qemu: manage the running gateway with `wg show {interface}`, `wg set {interface} …`");
                 machine.medium = harness::machine::BootMedium::Kernel {
                     image: image.clone(),
                     cmdline: format!("config={name}"),

@@ -254,6 +254,20 @@ impl Network {
         Ok(network)
     }
 
+    /// A second WAN host on the outer link (beside the first one's veth on
+    /// the outer bridge), at `address` (CIDR), in its own namespace.
+    pub fn add_wan_host(&self, label: &str, address: &str) -> Result<Netns, String> {
+        let tag = self.gw.name.trim_start_matches("wgt-gw-");
+        let ns = Netns::new(format!("wgt-{label}-{tag}"))?;
+        let veth = format!("v{label}");
+        self.gw.ip(&["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns.name])?;
+        self.gw.ip(&["link", "set", &veth, "master", "wgbr0"])?;
+        self.gw.ip(&["link", "set", &veth, "up"])?;
+        ns.ip(&["addr", "add", address, "dev", "eth0"])?;
+        ns.ip(&["link", "set", "eth0", "up"])?;
+        Ok(ns)
+    }
+
     /// Path of a file in the scratch directory.
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
@@ -272,6 +286,8 @@ pub struct WireguardGo {
     pub process: Process,
     /// Its namespace's name.
     pub ns: String,
+    /// Its interface (`wg0` unless started otherwise).
+    pub iface: String,
 }
 
 impl WireguardGo {
@@ -293,44 +309,61 @@ impl WireguardGo {
         listen_port: u16,
         endpoint: Option<&str>,
     ) -> Result<Self, String> {
+        Self::start_with_address(ns, dir, keys, gateway_public, listen_port, endpoint, "wg0", "10.99.0.2/24")
+    }
+
+    /// As [`WireguardGo::start_in`], as interface `iface` (its UAPI socket
+    /// name must be unique on the machine, whatever the namespace) with
+    /// tunnel address `tunnel` (CIDR).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_with_address(
+        ns: &Netns,
+        dir: &Path,
+        keys: &KeyPair,
+        gateway_public: &str,
+        listen_port: u16,
+        endpoint: Option<&str>,
+        iface: &str,
+        tunnel: &str,
+    ) -> Result<Self, String> {
         let child = Command::new("ip")
-            .args(["netns", "exec", &ns.name, "wireguard-go", "-f", "wg0"])
+            .args(["netns", "exec", &ns.name, "wireguard-go", "-f", iface])
             .env("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start wireguard-go: {e}"))?;
-        let wg = Self { process: Process { child }, ns: ns.name.clone() };
+        let wg = Self { process: Process { child }, ns: ns.name.clone(), iface: iface.to_string() };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while ns.ip(&["link", "show", "wg0"]).is_err() {
+        while ns.ip(&["link", "show", iface]).is_err() {
             if Instant::now() > deadline {
-                return Err("wireguard-go did not create wg0 within 10 s".into());
+                return Err(format!("wireguard-go did not create {iface} within 10 s"));
             }
             thread::sleep(Duration::from_millis(50));
         }
-        let key_file = dir.join("peer.key");
+        let key_file = dir.join(format!("peer-{}.key", ns.name));
         fs::write(&key_file, &keys.private).map_err(|e| e.to_string())?;
         let port = listen_port.to_string();
         let mut set = vec![
-            "wg", "set", "wg0", "private-key", path(&key_file), "listen-port", &port, "peer", gateway_public,
+            "wg", "set", iface, "private-key", path(&key_file), "listen-port", &port, "peer", gateway_public,
             "allowed-ips", "10.99.0.1/32,192.168.77.0/24,fd00:77::/64,fd00:99::1/128",
         ];
         if let Some(endpoint) = endpoint {
             set.extend(["endpoint", endpoint]);
         }
         ns.exec(&set)?;
-        ns.ip(&["addr", "add", "10.99.0.2/24", "dev", "wg0"])?;
-        ns.ip(&["-6", "addr", "add", "fd00:99::2/64", "dev", "wg0", "nodad"])?;
-        ns.ip(&["link", "set", "wg0", "up"])?;
-        ns.ip(&["route", "add", "192.168.77.0/24", "dev", "wg0"])?;
-        ns.ip(&["-6", "route", "add", "fd00:77::/64", "dev", "wg0"])?;
+        ns.ip(&["addr", "add", tunnel, "dev", iface])?;
+        ns.ip(&["-6", "addr", "add", "fd00:99::2/64", "dev", iface, "nodad"])?;
+        ns.ip(&["link", "set", iface, "up"])?;
+        ns.ip(&["route", "add", "192.168.77.0/24", "dev", iface])?;
+        ns.ip(&["-6", "route", "add", "fd00:77::/64", "dev", iface])?;
         Ok(wg)
     }
 
-    /// `wg show wg0 <what>` in the WAN namespace.
+    /// `wg show <iface> <what>` in its namespace.
     pub fn show(&self, what: &str) -> Result<String, String> {
-        in_ns(&self.ns, &["wg", "show", "wg0", what])
+        in_ns(&self.ns, &["wg", "show", &self.iface, what])
     }
 }
 
@@ -370,6 +403,8 @@ pub struct Gateway {
     pub process: Process,
     /// Its serial console.
     pub console: Console,
+    /// The name `wg` knows it by (`wg show <interface>`).
+    pub interface: String,
 }
 
 impl Gateway {
@@ -388,8 +423,27 @@ impl Gateway {
         kvm: bool,
     ) -> Result<Self, String> {
         let (accel, cpu) = if kvm { ("kvm", "host") } else { ("tcg", "max") };
+        Self::boot_on(network, image, config_file, memory_mib, echo, accel, cpu)
+    }
+
+    /// As [`Gateway::boot`], with the accelerator and `-cpu` model given.
+    pub fn boot_on(
+        network: &Network,
+        image: &Path,
+        config_file: &Path,
+        memory_mib: u32,
+        echo: bool,
+        accel: &str,
+        cpu: &str,
+    ) -> Result<Self, String> {
         let memory = format!("{memory_mib}M");
         let cmdline = format!("config={}", config_file.file_name().and_then(|n| n.to_str()).unwrap_or("gateway.conf"));
+        // The userspace API: QEMU serves the socket `wg` looks for, the guest
+        // answers on the virtio-serial port `wg-uapi`.
+        let interface = uapi_interface(network);
+        fs::create_dir_all(UAPI_DIR).map_err(|e| format!("{UAPI_DIR}: {e}"))?;
+        let socket = uapi_socket(&interface);
+        let chardev = format!("socket,id=uapi,path={},server=on,wait=off", path(&socket));
         let mut child = Command::new("ip")
             .args(["netns", "exec", &network.gw.name, crate::machine::QEMU])
             .args(["-accel", accel, "-cpu", cpu, "-m", &memory, "-nodefaults", "-no-reboot"])
@@ -399,6 +453,8 @@ impl Gateway {
             .args(["-device", "virtio-net-pci,netdev=outer,mac=52:54:00:12:34:01"])
             .args(["-netdev", "tap,id=inner,ifname=tapi,script=no,downscript=no"])
             .args(["-device", "virtio-net-pci,netdev=inner,mac=52:54:00:12:34:02"])
+            .args(["-device", "virtio-serial-pci", "-chardev", &chardev])
+            .args(["-device", "virtserialport,chardev=uapi,name=wg-uapi"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -408,6 +464,37 @@ impl Gateway {
         let stderr = child.stderr.take().ok_or("no stderr")?;
         let console = Console::capture(stdout, echo);
         let _ = Console::capture(stderr, true);
-        Ok(Self { process: Process { child }, console })
+        Ok(Self { process: Process { child }, console, interface })
     }
+
+    /// `wg <args…>` against this gateway's userspace API, from the host
+    /// (given a minute at most, so a gateway that never answers fails the
+    /// check instead of hanging the suite).
+    pub fn wg(&self, args: &[&str]) -> Result<String, String> {
+        sh(&["timeout", "60", "wg"].into_iter().chain(args.iter().copied()).collect::<Vec<_>>())
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        // QEMU removes its socket when it exits; a killed QEMU may not.
+        let _ = fs::remove_file(uapi_socket(&self.interface));
+    }
+}
+
+/// Where `wg` looks for userspace interfaces' sockets.
+pub const UAPI_DIR: &str = "/var/run/wireguard";
+
+/// The interface name `wg` knows the gateway of `network` by (at most 15
+/// characters, as interface names go).
+pub fn uapi_interface(network: &Network) -> String {
+    let tag = network.gw.name.trim_start_matches("wgt-gw-");
+    let mut name = format!("wgt-{tag}");
+    name.truncate(15);
+    name
+}
+
+/// The socket of the userspace interface `name`.
+pub fn uapi_socket(name: &str) -> PathBuf {
+    Path::new(UAPI_DIR).join(format!("{name}.sock"))
 }

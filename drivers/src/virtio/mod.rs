@@ -1,5 +1,6 @@
 //! virtio devices on PCI, through `virtio-drivers`.
 
+pub mod console;
 mod hal;
 pub mod net;
 pub mod rng;

@@ -8,9 +8,12 @@ use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
 use virtio_drivers::transport::DeviceType;
 
 /// Reads 32 bytes from the first virtio-rng device on PCI bus 0, or
-/// returns `None` if there is none or it gives fewer bytes.
+/// returns `None` if there is none or it gives fewer bytes. The device is
+/// initialised afresh on each call (and reset when dropped).
 pub fn seed() -> Option<[u8; 32]> {
-    // SAFETY: called once at boot, before any other PCI user exists.
+    // SAFETY: the kernel is single-threaded, and nothing else holds a PCI
+    // root while this runs (at boot before the NICs start, later from the
+    // main loop's periodic reseed, when configuration space is idle).
     let mut root = unsafe { pci::root() };
     let (function, _) = pci::devices(&root)
         .find(|(_, info)| virtio_device_type(info) == Some(DeviceType::EntropySource))?;

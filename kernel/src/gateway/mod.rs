@@ -5,6 +5,7 @@
 mod config;
 mod nics;
 mod report;
+mod uapi;
 
 use crate::entropy::KernelRng;
 use crate::{interrupts, kprintln, time};
@@ -53,6 +54,14 @@ pub fn run(boot: &BootInfo) {
             refuse(format_args!("configuration error: {why}"))
         }
     };
+    if !time::wall_clock_is_set() {
+        refuse(format_args!(
+            "the CMOS clock is not set (no date from 2025 on could be read): WireGuard peers \
+             reject handshakes whose timestamp is not newer than the last one they saw, so a \
+             gateway starting from 1970 would be locked out; set the host or hypervisor clock \
+             (QEMU: -rtc base=utc)"
+        ))
+    }
     for ignored in &config.ignored_keys {
         log::info!("config line {}: {} is a wg-quick setting; ignored", ignored.line, ignored.key);
     }
@@ -69,6 +78,7 @@ pub fn run(boot: &BootInfo) {
         }
     }
     let nics = nics::bring_up(&config).unwrap_or_else(|why| refuse(format_args!("{why}")));
+    let mut uapi = uapi::Uapi::start(&config);
     let (outer_irq, inner_irq) = (nics.outer.location().irq_line, nics.inner.location().irq_line);
     let peers = engine.peer_count();
     let mut gateway = Gateway::new(&config, engine, nics.outer, nics.inner, now().monotonic, random_seed(), time::rdtsc)
@@ -82,24 +92,40 @@ pub fn run(boot: &BootInfo) {
     let mut watch = PeerWatch::new(peers);
     let mut drops = DropReport::default();
     let mut stages = StageReport::default();
-    let lines = [outer_irq, inner_irq];
+    let lines = [outer_irq, inner_irq, uapi.as_ref().and_then(|u| u.irq_line())];
+    // Receive interrupts only while halted: the loop polls whenever it runs.
+    let (outer, inner) = gateway.nics();
+    outer.quiesce_interrupts();
+    inner.quiesce_interrupts();
     loop {
         let pending = interrupts::take_pending_devices();
         if pending != 0 {
             let (outer, inner) = gateway.nics();
             outer.ack_interrupt();
             inner.ack_interrupt();
+            if let Some(uapi) = uapi.as_mut() {
+                uapi.ack_interrupt();
+            }
             for pin in lines.into_iter().flatten() {
                 if pending & (1 << pin) != 0 {
                     interrupts::device_serviced(pin);
                 }
             }
         }
-        let busy = gateway.poll(now(), &mut KernelRng);
+        let mut busy = gateway.poll(now(), &mut KernelRng);
+        if let Some(uapi) = uapi.as_mut() {
+            busy |= uapi.service(&mut gateway, now());
+        }
         let at = now().monotonic.as_nanos();
+        crate::entropy::reseed_if_due(at);
         watch.check(gateway.engine(), at);
         drops.check(&mut gateway, at);
         stages.check(&gateway, at);
+        // Halt as soon as there is nothing to do. (Polling on for 300 µs
+        // after the last frame, as NAPI's busy polling does, was measured:
+        // under TCG on two host cores it made ping RTT through the tunnel
+        // worse, 1.05 ms instead of 0.66-0.73 ms at the minimum, because the
+        // spinning vCPU competes with QEMU's I/O thread and the peer.)
         if busy {
             continue;
         }

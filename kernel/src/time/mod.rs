@@ -70,15 +70,32 @@ pub fn init() {
     );
 }
 
+/// The earliest wall-clock time taken for real: 2025-01-01 00:00:00 UTC. A
+/// CMOS clock behind it was never set (or lost its battery).
+const EARLIEST_PLAUSIBLE_UNIX: u64 = 1_735_689_600;
+
+/// Whether the CMOS clock gave a plausible date at boot.
+static WALL_CLOCK_SET: AtomicBool = AtomicBool::new(false);
+
 /// Reads the RTC and anchors wall-clock time to the monotonic clock.
-/// Returns the date read, for the boot log.
-pub fn init_wall_clock() -> drivers::rtc::DateTime {
+/// Returns the date read (`None` if the clock could not be read), for the
+/// boot log. [`wall_clock_is_set`] tells whether it is plausible.
+pub fn init_wall_clock() -> Option<drivers::rtc::DateTime> {
     // SAFETY: the kernel owns the CMOS ports; nothing else uses them.
-    let date = unsafe { drivers::rtc::Rtc::new() }.read();
+    let date = unsafe { drivers::rtc::Rtc::new() }.read()?;
     let unix = date.unix_seconds().unwrap_or(0);
+    WALL_CLOCK_SET.store(unix >= EARLIEST_PLAUSIBLE_UNIX, Ordering::Relaxed);
     let at_boot = (unix * NANOS_PER_SEC).saturating_sub(uptime_nanos());
     BOOT_UNIX_NANOS.store(at_boot, Ordering::Relaxed);
-    date
+    Some(date)
+}
+
+/// Whether the CMOS clock gave a date no earlier than 2025 at boot. WireGuard
+/// peers reject any initiation whose TAI64N timestamp is not newer than one
+/// they accepted before, so a gateway whose clock starts in 1970 would be
+/// refused by every peer that has seen a real timestamp from it, for ever.
+pub fn wall_clock_is_set() -> bool {
+    WALL_CLOCK_SET.load(Ordering::Relaxed)
 }
 
 /// Nanoseconds since the Unix epoch (UTC), for TAI64N timestamps.

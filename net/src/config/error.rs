@@ -156,6 +156,9 @@ pub enum ConfigErrorKind {
     },
     /// A key value that is not 44 characters of base64 for 32 bytes.
     InvalidKey(ConfigKey),
+    /// `PrivateKey` is all zeros: clamped, it is a fixed scalar whose public
+    /// key anyone can compute.
+    ZeroPrivateKey,
     /// Two peers with the same public key.
     DuplicatePeer {
         /// Line of the first peer's `PublicKey`.
@@ -237,6 +240,10 @@ impl fmt::Display for ConfigErrorKind {
             EmptyValue(key) => write!(f, "{key}: empty value"),
             MissingKey { section, key } => write!(f, "{section}: missing required {key}"),
             InvalidKey(key) => write!(f, "{key}: not a valid base64 key"),
+            ZeroPrivateKey => f.write_str(
+                "PrivateKey: the all-zero key is refused (clamped, it is a fixed key whose \
+                 public key anyone can compute); generate one with `wg genkey`",
+            ),
             DuplicatePeer { first_line } => write!(
                 f,
                 "PublicKey: same public key as the peer at line {first_line}"

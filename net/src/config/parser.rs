@@ -280,7 +280,12 @@ impl Parser {
         };
         match key {
             ConfigKey::PrivateKey => set_new(&mut draft.private_key, key, || {
-                SecretKey::from_base64(value).ok_or(ConfigErrorKind::InvalidKey(key))
+                let secret = SecretKey::from_base64(value).ok_or(ConfigErrorKind::InvalidKey(key))?;
+                // Clamped, all zeros is a fixed scalar whose public key anyone can compute.
+                if secret.expose_secret().iter().all(|&b| b == 0) {
+                    return Err(ConfigErrorKind::ZeroPrivateKey);
+                }
+                Ok(secret)
             }),
             ConfigKey::ListenPort => {
                 set_new(&mut draft.listen_port, key, || parse_port(key, value))

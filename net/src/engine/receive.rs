@@ -211,6 +211,14 @@ impl Engine {
         let keypair = Keypair::new(keys, local_index, remote_index, now.monotonic, false);
         let indices = &mut self.indices;
         peer.sessions.install(keypair, |old| indices.remove(old));
+        // As in Linux, one handshake per peer: consuming the peer's initiation replaces our
+        // own pending one (so crossing initiations end in one session, not two), and the
+        // response counts as the latest handshake we sent (so no initiation of ours follows
+        // it within Rekey-Timeout).
+        if let Some(ours) = peer.handshake.take() {
+            indices.remove(ours.local_index);
+        }
+        peer.last_initiation_sent = Some(now.monotonic);
         peer.timers.on_session_derived(now.monotonic);
         peer.timers
             .on_authenticated_packet_traversal(now.monotonic, peer.persistent_keepalive);

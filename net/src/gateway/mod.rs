@@ -10,6 +10,7 @@
 //! stacks when they are due, and rings each NIC's doorbell once.
 
 pub mod checksum;
+mod control;
 mod deferred;
 mod forward;
 pub mod nic;
@@ -36,6 +37,7 @@ use outer_frame::{classify, OuterDrop, OuterFrame, ETHERNET_LEN};
 use stack::{static_outer, DhcpNews, Stack};
 use stats::{GatewayStats, Stage, StageClock, StageCycles};
 use wan::Wan;
+pub use control::{loop_counters, Control};
 
 /// Frames taken from one NIC per poll before the other NIC, the timers and
 /// the stacks get their turn.
@@ -161,6 +163,12 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
         &mut self.engine
     }
 
+    /// Moves WireGuard to another UDP port (`wg set … listen-port`): the
+    /// fast path recognises datagrams for the new port from the next frame.
+    pub fn set_listen_port(&mut self, port: u16) {
+        self.plumbing.wan.set_listen_port(port);
+    }
+
     /// The router (its counters).
     pub fn router(&self) -> &Router {
         &self.plumbing.lan.router
@@ -174,6 +182,11 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
     /// Cycles per stage so far.
     pub fn stage_cycles(&self) -> StageCycles {
         StageCycles { to_lan: self.plumbing.to_lan, to_peer: self.plumbing.to_peer, other: self.other_cycles }
+    }
+
+    /// The NICs, to read their counters.
+    pub fn nics_ref(&self) -> (&O, &I) {
+        (&self.outer_nic, &self.inner_nic)
     }
 
     /// The NICs, for the caller's glue (interrupts, counters).

@@ -93,6 +93,12 @@ impl Wan {
         self.forget_routes();
     }
 
+    /// Changes the listen port (cached routes carry the source port: forget them).
+    pub fn set_listen_port(&mut self, port: u16) {
+        self.listen_port = port;
+        self.forget_routes();
+    }
+
     /// Our MAC on the outer link.
     pub fn mac(&self) -> [u8; 6] {
         self.mac

@@ -112,6 +112,10 @@ pub struct World {
     pub inner_drain: usize,
     /// Datagrams from the peer that found the gateway's receive ring full.
     pub outer_device_drops: u64,
+    /// The gateway's configuration file.
+    pub config_text: String,
+    /// The peer's public key.
+    pub peer_public: PublicKey,
 }
 
 pub fn config_text(gw_key: &PrivateKey, peer_key: &PublicKey) -> String {
@@ -129,8 +133,8 @@ impl World {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let gw_key = PrivateKey::generate(&mut rng);
         let peer_key = PrivateKey::generate(&mut rng);
-        let config = net::config::parse("gateway.conf", &config_text(&gw_key, &peer_key.public_key()))
-            .expect("test config parses");
+        let config_text = config_text(&gw_key, &peer_key.public_key());
+        let config = net::config::parse("gateway.conf", &config_text).expect("test config parses");
         let engine = Engine::from_config(&config, &mut rng).expect("engine");
         let outer = FakeNic::new(GW_OUTER_MAC, rings.rx, rings.tx, rings.offload);
         let inner = FakeNic::new(GW_INNER_MAC, rings.rx, rings.tx, rings.offload);
@@ -141,6 +145,7 @@ impl World {
             IpCidr::new(IpAddr::V4(Ipv4Addr::new(10, 99, 0, 1)), 32).unwrap(),
         ];
         spec.endpoint = Some(gw_endpoint());
+        let peer_public = peer_key.public_key();
         let peer = Engine::new(peer_key, [spec], EngineOptions::default(), &mut rng).expect("peer engine");
         World {
             gw,
@@ -153,6 +158,8 @@ impl World {
             outer_drain: usize::MAX,
             inner_drain: usize::MAX,
             outer_device_drops: 0,
+            config_text,
+            peer_public,
         }
     }
 
