@@ -7,6 +7,7 @@
 #   make bench      print the figures (AEAD and engine speed, image size, boot
 #                   times, heap use, the tunnel under QEMU with its stage table)
 #   make reproduce  build the image twice in different places and compare hashes
+#   make fuzz       run the fuzz targets (FUZZ_SECONDS each, default 60)
 #
 # The kernel is built for kernel/x86_64-wgate.json (hard-float, SSE2) with
 # core/alloc rebuilt from the pinned toolchain's rust-src; see README.md,
@@ -35,7 +36,7 @@ KERNEL_CARGO_FLAGS := --locked --release -p gateway-kernel --target $(TARGET_JSO
         -Zbuild-std=core,alloc,compiler_builtins -Zbuild-std-features=compiler-builtins-mem \
         -Zjson-target-spec
 
-.PHONY: setup image image-only harness test host-test boot-test reproduce run bench clean
+.PHONY: setup image image-only harness test host-test boot-test reproduce run bench fuzz clean
 
 setup:
 	@bash qemu/scripts/setup.sh
@@ -89,6 +90,14 @@ bench: image harness
 	cargo bench --locked -p gateway-net --bench allowed_ips
 	@echo "=== image and gateway figures (QEMU, TCG)"
 	$(HARNESS) bench $(IMAGE)
+
+# Coverage-guided fuzzing (libFuzzer through cargo-fuzz), FUZZ_SECONDS per
+# target. cargo-fuzz's -Z flags are accepted from the pinned stable
+# compiler with RUSTC_BOOTSTRAP=1, as for the kernel build.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+	cd crypto/fast-aead/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none aead_differential -- -max_total_time=$(FUZZ_SECONDS)
 
 clean:
 	cargo clean
