@@ -13,15 +13,21 @@ struct Counting;
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
+// SAFETY: delegating to `System`, a sound allocator, with the caller's
+// arguments preserves every `GlobalAlloc` guarantee; the counters only watch.
 unsafe impl GlobalAlloc for Counting {
+    // SAFETY: (of the trait) the caller passes a valid, non-zero-size layout.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let now = CURRENT.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
         PEAK.fetch_max(now, Ordering::SeqCst);
+        // SAFETY: forwarded from our caller's contract.
         unsafe { System.alloc(layout) }
     }
 
+    // SAFETY: (of the trait) `ptr` came from `alloc` with this `layout`.
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
+        // SAFETY: `ptr` was allocated by `System` with `layout` (see `alloc`).
         unsafe { System.dealloc(ptr, layout) }
     }
 }

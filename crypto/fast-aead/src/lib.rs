@@ -20,6 +20,7 @@
 //!   only through a backend value created after the feature check.
 
 #![no_std]
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
@@ -27,7 +28,9 @@
 mod driver;
 mod poly1305;
 mod portable;
+// The one module allowed `unsafe`: SIMD intrinsics and CPUID/XGETBV.
 #[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
 mod x86;
 
 #[cfg(feature = "fuzzing")]
@@ -317,23 +320,13 @@ enum Token {
 fn backend_token(b: Backend) -> Token {
     #[cfg(target_arch = "x86_64")]
     {
-        let f = x86::features();
-        match b {
-            Backend::Sse2 if f & x86::SSE2 != 0 => {
-                // SAFETY: `features()` (cached CPUID/XCR0) reports SSE2, checked in the guard.
-                Token::Sse2(unsafe { x86::Sse2::new_unchecked() })
-            }
-            Backend::Avx2 if f & x86::AVX2 != 0 => {
-                // SAFETY: `features()` reports AVX2 (CPU and XCR0), checked in the guard.
-                Token::Avx2(unsafe { x86::Avx2::new_unchecked() })
-            }
-            Backend::Avx512 if f & x86::AVX512 != 0 => {
-                // SAFETY: `features()` reports AVX-512 F+VL (CPU and XCR0), checked in the
-                // guard.
-                Token::Avx512(unsafe { x86::Avx512::new_unchecked() })
-            }
-            _ => Token::Portable,
-        }
+        let token = match b {
+            Backend::Sse2 => x86::Sse2::detect().map(Token::Sse2),
+            Backend::Avx2 => x86::Avx2::detect().map(Token::Avx2),
+            Backend::Avx512 => x86::Avx512::detect().map(Token::Avx512),
+            Backend::Portable => None,
+        };
+        token.unwrap_or(Token::Portable)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -104,26 +104,26 @@ pub(crate) struct Avx2(());
 pub(crate) struct Avx512(());
 
 impl Sse2 {
-    /// # Safety
-    /// `features()` must include `SSE2`.
-    pub(crate) unsafe fn new_unchecked() -> Self {
-        Sse2(())
+    /// The backend, if `features()` (cached CPUID/XCR0) reports SSE2: the
+    /// only safe way to get one.
+    pub(crate) fn detect() -> Option<Self> {
+        (features() & SSE2 != 0).then_some(Sse2(()))
     }
 }
 
 impl Avx2 {
-    /// # Safety
-    /// `features()` must include `AVX2`.
-    pub(crate) unsafe fn new_unchecked() -> Self {
-        Avx2(())
+    /// The backend, if `features()` (cached CPUID/XCR0) reports AVX2 (CPU and XCR0): the
+    /// only safe way to get one.
+    pub(crate) fn detect() -> Option<Self> {
+        (features() & AVX2 != 0).then_some(Avx2(()))
     }
 }
 
 impl Avx512 {
-    /// # Safety
-    /// `features()` must include `AVX512`.
-    pub(crate) unsafe fn new_unchecked() -> Self {
-        Avx512(())
+    /// The backend, if `features()` (cached CPUID/XCR0) reports AVX-512 F+VL (CPU and XCR0): the
+    /// only safe way to get one.
+    pub(crate) fn detect() -> Option<Self> {
+        (features() & AVX512 != 0).then_some(Avx512(()))
     }
 }
 
@@ -133,8 +133,8 @@ impl Kernel for Sse2 {
     #[inline]
     fn run(self, st: &[u32; 16], ctr: u32, nblocks: usize, g: &mut Group<'_>) {
         if nblocks <= 2 {
-            // SAFETY: an `Sse2` exists only where SSE2 was detected (`new_unchecked`'s
-            // contract).
+            // SAFETY: an `Sse2` exists only where SSE2 was detected (`detect` is
+            // the only way to make one).
             unsafe { h2::sse2::run(st, ctr, nblocks, g) }
         } else {
             // SAFETY: as above.
