@@ -2,7 +2,7 @@
 //! (QEMU silently drops a control message when none is), and messages sent
 //! from a small pool of header-sized buffers.
 
-use super::book::{Ledger, Pool};
+use crate::virtio::book::{Ledger, Pool};
 use super::control::{Outgoing, HEADER_LEN};
 use super::Broken;
 use crate::virtio::IdentityHal;

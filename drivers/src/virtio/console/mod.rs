@@ -25,7 +25,6 @@
 //! in up to 4 KiB pieces), so a loop that halts wakes for new bytes and for
 //! freed transmit buffers.
 
-mod book;
 mod control;
 mod control_queue;
 mod handshake;
@@ -45,8 +44,8 @@ use handshake::{Effects, Handshake};
 use port_rx::PortRx;
 use port_tx::PortTx;
 use virtio_drivers::queue::VirtQueue;
-use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
-use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
+use virtio_drivers::transport::pci::bus::PciRoot;
+use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::{DeviceStatus, DeviceType, Transport};
 
 /// Descriptors (and buffers) of the named port's queues; QEMU's port
@@ -85,24 +84,13 @@ bitflags! {
     }
 }
 
-/// Where a virtio-console device sits on PCI.
-#[derive(Clone, Copy, Debug)]
-pub struct ConsoleLocation {
-    /// Bus/device/function.
-    pub function: DeviceFunction,
-    /// Legacy interrupt line (as set by the firmware), if any.
-    pub irq_line: Option<u8>,
-}
+/// Where the device sits on PCI.
+pub use super::DeviceLocation as ConsoleLocation;
 
 /// Every virtio-console (virtio-serial) device on PCI bus 0, lowest
 /// address first.
 pub fn find_all(root: &PciRoot<PortCam>) -> Vec<ConsoleLocation> {
-    let mut found: Vec<ConsoleLocation> = pci::devices(root)
-        .filter(|(_, info)| virtio_device_type(info) == Some(DeviceType::Console))
-        .map(|(function, _)| ConsoleLocation { function, irq_line: pci::interrupt_line(function) })
-        .collect();
-    found.sort_by_key(|c| (c.function.bus, c.function.device, c.function.function));
-    found
+    super::find_devices(root, DeviceType::Console)
 }
 
 /// Why the device could not be brought up.

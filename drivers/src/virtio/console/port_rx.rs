@@ -2,7 +2,7 @@
 //! known; a filled buffer is held until `read` has copied all of it out,
 //! then re-posted. Bytes of a session that ended are dropped, never read.
 
-use super::book::Ledger;
+use crate::virtio::book::Ledger;
 use super::{Broken, DataBuffer, PortRing, DATA_BUFFER, PORT_QUEUE_SIZE};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;

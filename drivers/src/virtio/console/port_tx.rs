@@ -3,7 +3,7 @@
 //! them; `submit` gives the staged buffers to the device. Staged bytes are
 //! dropped when the client leaves, so a reply never reaches the next one.
 
-use super::book::{Ledger, Pool};
+use crate::virtio::book::{Ledger, Pool};
 use super::{Broken, DataBuffer, PortRing, DATA_BUFFER, PORT_QUEUE_SIZE};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;

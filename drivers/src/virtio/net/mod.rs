@@ -22,7 +22,6 @@
 //! not MRG_RXBUF: with VERSION_1 the header is 12 bytes anyway, and
 //! 2048-byte buffers hold any frame the device may send without TSO.
 
-mod book;
 mod header;
 mod rx;
 mod tx;
@@ -40,8 +39,8 @@ use bitflags::bitflags;
 use core::mem::ManuallyDrop;
 use core::sync::atomic::{fence, AtomicU32, Ordering};
 use virtio_drivers::queue::VirtQueue;
-use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
-use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
+use virtio_drivers::transport::pci::bus::PciRoot;
+use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::{DeviceStatus, DeviceType, Transport};
 
 /// Receive descriptors (and buffers). QEMU's tap backend offers 256 by
@@ -98,23 +97,12 @@ impl Features {
     }
 }
 
-/// Where a virtio-net device sits on PCI.
-#[derive(Clone, Copy, Debug)]
-pub struct NicLocation {
-    /// Bus/device/function.
-    pub function: DeviceFunction,
-    /// Legacy interrupt line (as set by the firmware), if any.
-    pub irq_line: Option<u8>,
-}
+/// Where the device sits on PCI.
+pub use super::DeviceLocation as NicLocation;
 
 /// Every virtio-net device on PCI bus 0, lowest address first.
 pub fn find_all(root: &PciRoot<PortCam>) -> Vec<NicLocation> {
-    let mut found: Vec<NicLocation> = pci::devices(root)
-        .filter(|(_, info)| virtio_device_type(info) == Some(DeviceType::Network))
-        .map(|(function, _)| NicLocation { function, irq_line: pci::interrupt_line(function) })
-        .collect();
-    found.sort_by_key(|n| (n.function.bus, n.function.device, n.function.function));
-    found
+    super::find_devices(root, DeviceType::Network)
 }
 
 /// Why a NIC could not be brought up.

@@ -1,7 +1,7 @@
 //! The receive queue: every buffer posted at start, each re-posted as soon
 //! as its frame has been handled.
 
-use super::book::Ledger;
+use crate::virtio::book::Ledger;
 use super::header::{rx_checksum, rx_frame, RxChecksum};
 use super::{Buffer, BUFFER_BYTES, RX_QUEUE_SIZE};
 use crate::virtio::IdentityHal;

@@ -1,7 +1,7 @@
 //! The transmit queue: a fixed pool of buffers, completions reaped lazily in
 //! batches, never an interrupt.
 
-use super::book::{Ledger, Pool};
+use crate::virtio::book::{Ledger, Pool};
 use super::header::{encode_tx_header, fill_checksum, tx_span, TxFrame};
 use super::{Buffer, BUFFER_BYTES, TX_HEADROOM, TX_QUEUE_SIZE};
 use crate::virtio::IdentityHal;

@@ -1,25 +1,26 @@
-//! Buffer bookkeeping, apart from the device so that it can be tested on
-//! the host: which buffer each in-flight token (head descriptor index)
-//! stands for, and which transmit buffers are free.
+//! Buffer bookkeeping shared by the virtio drivers (net, console), apart
+//! from the device so that it can be tested on the host: what each
+//! in-flight token (head descriptor index) stands for, and which buffers
+//! are free.
 
 use alloc::vec::Vec;
 
 /// What each in-flight token stands for. A token the ledger does not hold
 /// is one the device must not return.
-pub(super) struct Ledger<T: Copy, const N: usize> {
+pub(crate) struct Ledger<T: Copy, const N: usize> {
     slots: [Option<T>; N],
     count: usize,
 }
 
 impl<T: Copy, const N: usize> Ledger<T, N> {
     /// An empty ledger.
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { slots: [None; N], count: 0 }
     }
 
     /// Records that `token` now stands for `value`. Returns false (and
     /// records nothing) if the token is out of range or already in flight.
-    pub(super) fn insert(&mut self, token: u16, value: T) -> bool {
+    pub(crate) fn insert(&mut self, token: u16, value: T) -> bool {
         match self.slots.get_mut(usize::from(token)) {
             Some(slot @ None) => {
                 *slot = Some(value);
@@ -32,20 +33,20 @@ impl<T: Copy, const N: usize> Ledger<T, N> {
 
     /// Ends `token`'s flight, returning what it stood for, or `None` if it
     /// was not in flight (unknown, out of range, or already returned).
-    pub(super) fn take(&mut self, token: u16) -> Option<T> {
+    pub(crate) fn take(&mut self, token: u16) -> Option<T> {
         let value = self.slots.get_mut(usize::from(token))?.take()?;
         self.count -= 1;
         Some(value)
     }
 
     /// Forgets every token (after a device reset, when none is in flight).
-    pub(super) fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.slots = [None; N];
         self.count = 0;
     }
 
     /// Tokens in flight.
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.count
     }
 }
@@ -53,41 +54,41 @@ impl<T: Copy, const N: usize> Ledger<T, N> {
 /// Free buffer indices: a stack, so the most recently freed (cache-warm)
 /// buffer is used first. Its capacity is fixed at creation; nothing is
 /// allocated afterwards.
-pub(super) struct Pool {
+pub(crate) struct Pool {
     free: Vec<u16>,
     total: u16,
 }
 
 impl Pool {
     /// A pool where all of `0..total` are free.
-    pub(super) fn new(total: u16) -> Self {
+    pub(crate) fn new(total: u16) -> Self {
         let mut pool = Self { free: Vec::with_capacity(usize::from(total)), total };
         pool.refill();
         pool
     }
 
     /// Marks every buffer free again (after a device reset).
-    pub(super) fn refill(&mut self) {
+    pub(crate) fn refill(&mut self) {
         self.free.clear();
         self.free.extend((0..self.total).rev());
     }
 
     /// Takes a free buffer.
-    pub(super) fn take(&mut self) -> Option<u16> {
+    pub(crate) fn take(&mut self) -> Option<u16> {
         self.free.pop()
     }
 
     /// Returns a buffer. An index out of range, or one more than the pool
     /// holds (a bookkeeping error elsewhere), is ignored rather than grow
     /// the pool.
-    pub(super) fn give(&mut self, index: u16) {
+    pub(crate) fn give(&mut self, index: u16) {
         if index < self.total && self.free.len() < usize::from(self.total) {
             self.free.push(index);
         }
     }
 
     /// Free buffers.
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.free.len()
     }
 }
