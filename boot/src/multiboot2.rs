@@ -40,7 +40,10 @@ pub fn parse(addr: u64, memory: &impl PhysicalMemory) -> Result<BootInfo, BootEr
                 let start = memory.read_u32(tag + 8).ok_or(BootError::Unreadable)?;
                 let stop = memory.read_u32(tag + 12).ok_or(BootError::Unreadable)?;
                 let len = stop.checked_sub(start).ok_or(BootError::Unreadable)?;
-                info.initrd = Some(Module { start: start.into(), len: len.into() });
+                info.initrd = Some(Module {
+                    start: start.into(),
+                    len: len.into(),
+                });
             }
             TAG_MEMORY_MAP => read_memory_map(tag, size, memory, &mut info)?,
             _ => {}
@@ -126,12 +129,33 @@ mod tests {
         module.extend_from_slice(&0x20_0400u32.to_le_bytes());
         module.extend_from_slice(b"gateway.conf\0");
         b.tag(TAG_MODULE, &module);
-        b.tag(TAG_MEMORY_MAP, &memory_map(&[(0, 0x9f000, 1), (0x10_0000, 0x1ee_0000, 1), (0xfffc_0000, 0x4_0000, 2)]));
+        b.tag(
+            TAG_MEMORY_MAP,
+            &memory_map(&[
+                (0, 0x9f000, 1),
+                (0x10_0000, 0x1ee_0000, 1),
+                (0xfffc_0000, 0x4_0000, 2),
+            ]),
+        );
         let mem = b.finish();
-        let info = BootInfo::parse(2, BASE, &BufferMemory { base: BASE, bytes: &mem }).unwrap();
+        let info = BootInfo::parse(
+            2,
+            BASE,
+            &BufferMemory {
+                base: BASE,
+                bytes: &mem,
+            },
+        )
+        .unwrap();
         assert_eq!(info.protocol, Protocol::Multiboot2);
         assert_eq!(info.cmdline(), "test=boot");
-        assert_eq!(info.initrd, Some(Module { start: 0x20_0000, len: 0x400 }));
+        assert_eq!(
+            info.initrd,
+            Some(Module {
+                start: 0x20_0000,
+                len: 0x400
+            })
+        );
         assert_eq!(info.memory_regions().len(), 2);
         assert_eq!(info.usable_bytes(), 0x9f000 + 0x1ee_0000);
     }
@@ -142,7 +166,10 @@ mod tests {
         b.tag(TAG_CMDLINE, b"x\0");
         let mut mem = b.finish();
         mem[12..16].copy_from_slice(&4096u32.to_le_bytes());
-        let memory = BufferMemory { base: BASE, bytes: &mem };
+        let memory = BufferMemory {
+            base: BASE,
+            bytes: &mem,
+        };
         assert_eq!(parse(BASE, &memory).unwrap_err(), BootError::Unreadable);
     }
 
@@ -159,7 +186,13 @@ mod tests {
             }
             let total = (seed % 300) as u32;
             mem[..4].copy_from_slice(&total.to_le_bytes());
-            let _ = parse(BASE, &BufferMemory { base: BASE, bytes: &mem });
+            let _ = parse(
+                BASE,
+                &BufferMemory {
+                    base: BASE,
+                    bytes: &mem,
+                },
+            );
         }
     }
 }

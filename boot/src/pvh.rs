@@ -83,7 +83,11 @@ mod tests {
         mem[0x100..0x10a].copy_from_slice(b"test=boot\0");
         put64(&mut mem, 0x200, 0x0100_0000);
         put64(&mut mem, 0x208, 1234);
-        let map = [(0u64, 0x9fc00u64, 1u32), (0xf0000, 0x10000, 2), (0x10_0000, 0x1f0_0000, 1)];
+        let map = [
+            (0u64, 0x9fc00u64, 1u32),
+            (0xf0000, 0x10000, 2),
+            (0x10_0000, 0x1f0_0000, 1),
+        ];
         for (i, (start, len, kind)) in map.iter().enumerate() {
             put64(&mut mem, 0x300 + i * 24, *start);
             put64(&mut mem, 0x308 + i * 24, *len);
@@ -95,9 +99,22 @@ mod tests {
     #[test]
     fn reads_cmdline_module_and_ram_regions() {
         let mem = sample(1);
-        let info = parse(BASE, &BufferMemory { base: BASE, bytes: &mem }).unwrap();
+        let info = parse(
+            BASE,
+            &BufferMemory {
+                base: BASE,
+                bytes: &mem,
+            },
+        )
+        .unwrap();
         assert_eq!(info.cmdline(), "test=boot");
-        assert_eq!(info.initrd, Some(Module { start: 0x100_0000, len: 1234 }));
+        assert_eq!(
+            info.initrd,
+            Some(Module {
+                start: 0x100_0000,
+                len: 1234
+            })
+        );
         let regions = info.memory_regions();
         assert_eq!(regions.len(), 2, "the reserved region is skipped");
         assert_eq!(regions[1].start, 0x10_0000);
@@ -107,7 +124,15 @@ mod tests {
     #[test]
     fn version_zero_has_no_memory_map() {
         let mem = sample(0);
-        let err = BootInfo::parse(1, BASE, &BufferMemory { base: BASE, bytes: &mem }).unwrap_err();
+        let err = BootInfo::parse(
+            1,
+            BASE,
+            &BufferMemory {
+                base: BASE,
+                bytes: &mem,
+            },
+        )
+        .unwrap_err();
         assert_eq!(err, BootError::NoMemoryMap);
     }
 
@@ -115,11 +140,17 @@ mod tests {
     fn rejects_bad_magic_and_wild_pointers() {
         let mut mem = sample(1);
         mem[0] ^= 1;
-        let memory = BufferMemory { base: BASE, bytes: &mem };
+        let memory = BufferMemory {
+            base: BASE,
+            bytes: &mem,
+        };
         assert_eq!(parse(BASE, &memory).unwrap_err(), BootError::BadMagic);
         let mut mem = sample(1);
         put64(&mut mem, 40, 0xdead_0000);
-        let memory = BufferMemory { base: BASE, bytes: &mem };
+        let memory = BufferMemory {
+            base: BASE,
+            bytes: &mem,
+        };
         assert_eq!(parse(BASE, &memory).unwrap_err(), BootError::Unreadable);
         assert_eq!(parse(0x10, &memory).unwrap_err(), BootError::Unreadable);
     }

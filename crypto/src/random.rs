@@ -34,7 +34,11 @@ pub struct ForwardSecureRng {
 impl ForwardSecureRng {
     /// A generator seeded with 32 bytes of real entropy.
     pub fn new(seed: [u8; KEY]) -> ForwardSecureRng {
-        let mut rng = ForwardSecureRng { key: seed, output: [0; OUTPUT], available: 0 };
+        let mut rng = ForwardSecureRng {
+            key: seed,
+            output: [0; OUTPUT],
+            available: 0,
+        };
         let mut seed = seed;
         seed.zeroize();
         rng.refill();

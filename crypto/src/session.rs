@@ -2,7 +2,6 @@
 
 use core::fmt;
 
-
 use crate::constants::{KEY_LEN, TAG_LEN, TRANSPORT_HEADER_LEN};
 use crate::error::{Error, Result};
 use crate::primitives::kdf2;

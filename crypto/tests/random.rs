@@ -19,11 +19,17 @@ fn outputs_given_and_keys_replaced_are_not_in_memory() {
         let state = rng.state_for_tests();
         for chunk in given.chunks(16) {
             if chunk.len() == 16 {
-                assert!(!contains(&state, chunk), "an output already given is still in memory");
+                assert!(
+                    !contains(&state, chunk),
+                    "an output already given is still in memory"
+                );
             }
         }
         if out.len() >= 16 {
-            assert!(!contains(&state, &out[..16]), "the output just given is still in memory");
+            assert!(
+                !contains(&state, &out[..16]),
+                "the output just given is still in memory"
+            );
         }
         given.extend_from_slice(&out);
         let key = state[..32].to_vec();
@@ -34,7 +40,10 @@ fn outputs_given_and_keys_replaced_are_not_in_memory() {
             earlier_keys.push(key);
         }
     }
-    assert!(earlier_keys.len() > 10, "the key was replaced at every refill");
+    assert!(
+        earlier_keys.len() > 10,
+        "the key was replaced at every refill"
+    );
 }
 
 #[test]

@@ -5,7 +5,11 @@
 //! around it (BCD decoding, calendar conversion, PIT divisors) is plain
 //! functions tested on the host.
 #![no_std]
-#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![deny(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
 extern crate alloc;
 

@@ -73,7 +73,9 @@ pub unsafe fn root() -> PciRoot<PortCam> {
 }
 
 /// Devices on bus 0 (QEMU places every device there), lowest address first.
-pub fn devices(root: &PciRoot<PortCam>) -> impl Iterator<Item = (DeviceFunction, DeviceFunctionInfo)> + '_ {
+pub fn devices(
+    root: &PciRoot<PortCam>,
+) -> impl Iterator<Item = (DeviceFunction, DeviceFunctionInfo)> + '_ {
     root.enumerate_bus(0)
 }
 
@@ -81,7 +83,10 @@ pub fn devices(root: &PciRoot<PortCam>) -> impl Iterator<Item = (DeviceFunction,
 /// and it can DMA into our buffers.
 pub fn enable(root: &mut PciRoot<PortCam>, function: DeviceFunction) {
     let (_, command) = root.get_status_command(function);
-    root.set_command(function, command | Command::MEMORY_SPACE | Command::BUS_MASTER | Command::IO_SPACE);
+    root.set_command(
+        function,
+        command | Command::MEMORY_SPACE | Command::BUS_MASTER | Command::IO_SPACE,
+    );
 }
 
 /// The legacy interrupt line the firmware assigned to `function`, if it

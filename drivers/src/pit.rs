@@ -8,7 +8,9 @@ pub const FREQUENCY_HZ: u64 = 1_193_182;
 
 /// PIT count for an interval of `micros` microseconds, if it fits 16 bits.
 pub fn count_for_micros(micros: u64) -> Option<u16> {
-    u16::try_from(FREQUENCY_HZ * micros / 1_000_000).ok().filter(|&c| c > 0)
+    u16::try_from(FREQUENCY_HZ * micros / 1_000_000)
+        .ok()
+        .filter(|&c| c > 0)
 }
 
 /// Channel 2 of the PIT, whose output can be polled through port 0x61.
@@ -24,7 +26,11 @@ impl Channel2 {
     /// # Safety
     /// The caller must own the PIT command port, channel 2 and port 0x61.
     pub unsafe fn new() -> Self {
-        Self { control: Port::new(0x43), data: Port::new(0x42), gate: Port::new(0x61) }
+        Self {
+            control: Port::new(0x43),
+            data: Port::new(0x42),
+            gate: Port::new(0x61),
+        }
     }
 
     /// Calls `sample` as a countdown of `count` PIT ticks starts and again

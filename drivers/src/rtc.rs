@@ -36,7 +36,8 @@ impl DateTime {
             return None;
         }
         let days = days_from_civil(self.year.into(), self.month.into(), self.day.into());
-        let seconds = u64::from(self.hour) * 3600 + u64::from(self.minute) * 60 + u64::from(self.second);
+        let seconds =
+            u64::from(self.hour) * 3600 + u64::from(self.minute) * 60 + u64::from(self.second);
         Some(days * 86_400 + seconds)
     }
 }
@@ -102,7 +103,13 @@ impl RawTime {
     pub fn decode(&self) -> DateTime {
         let binary = self.status_b & 0x04 != 0;
         let h24 = self.status_b & 0x02 != 0;
-        let num = |v: u8| if binary { v } else { (v >> 4) * 10 + (v & 0x0f) };
+        let num = |v: u8| {
+            if binary {
+                v
+            } else {
+                (v >> 4) * 10 + (v & 0x0f)
+            }
+        };
         let pm = !h24 && self.hour & 0x80 != 0;
         let mut hour = num(self.hour & 0x7f);
         if !h24 {
@@ -144,7 +151,10 @@ impl Rtc {
     /// # Safety
     /// The caller must own ports 0x70 and 0x71.
     pub unsafe fn new() -> Self {
-        Self { index: Port::new(0x70), data: Port::new(0x71) }
+        Self {
+            index: Port::new(0x70),
+            data: Port::new(0x71),
+        }
     }
 
     fn register(&mut self, reg: u8) -> u8 {
@@ -202,15 +212,28 @@ mod tests {
     use super::*;
 
     fn date(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> DateTime {
-        DateTime { year, month, day, hour, minute, second }
+        DateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+        }
     }
 
     #[test]
     fn unix_time_of_known_dates() {
         assert_eq!(date(1970, 1, 1, 0, 0, 0).unix_seconds(), Some(0));
         assert_eq!(date(2000, 3, 1, 0, 0, 0).unix_seconds(), Some(951_868_800));
-        assert_eq!(date(2024, 2, 29, 12, 34, 56).unix_seconds(), Some(1_709_210_096));
-        assert_eq!(date(2026, 11, 25, 22, 38, 12).unix_seconds(), Some(1_795_646_292));
+        assert_eq!(
+            date(2024, 2, 29, 12, 34, 56).unix_seconds(),
+            Some(1_709_210_096)
+        );
+        assert_eq!(
+            date(2026, 11, 25, 22, 38, 12).unix_seconds(),
+            Some(1_795_646_292)
+        );
     }
 
     #[test]

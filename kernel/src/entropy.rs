@@ -89,7 +89,8 @@ fn seed_from_cpu() -> Option<([u8; 32], Source)> {
 
 /// Seeds the generator, or stops the machine if no source gives entropy.
 pub fn init() {
-    let seeded = seed_from_cpu().or_else(|| drivers::virtio::rng::seed().map(|s| (s, Source::VirtioRng)));
+    let seeded =
+        seed_from_cpu().or_else(|| drivers::virtio::rng::seed().map(|s| (s, Source::VirtioRng)));
     let Some((seed, source)) = seeded else {
         crate::exit::fatal(format_args!(
             "no entropy source: the CPU has neither RDSEED nor RDRAND and no virtio-rng \
@@ -98,7 +99,10 @@ pub fn init() {
         ));
     };
     *RNG.lock() = Some(ForwardSecureRng::new(seed));
-    NEXT_RESEED.store(crate::time::uptime_nanos() + RESEED_INTERVAL_NANOS, Ordering::Relaxed);
+    NEXT_RESEED.store(
+        crate::time::uptime_nanos() + RESEED_INTERVAL_NANOS,
+        Ordering::Relaxed,
+    );
     log::info!("entropy: ChaCha20 CSPRNG (fast key erasure) seeded from {source:?}");
 }
 
@@ -109,7 +113,8 @@ pub fn reseed_if_due(now_nanos: u64) {
         return;
     }
     NEXT_RESEED.store(now_nanos + RESEED_INTERVAL_NANOS, Ordering::Relaxed);
-    let fresh = seed_from_cpu().or_else(|| drivers::virtio::rng::seed().map(|s| (s, Source::VirtioRng)));
+    let fresh =
+        seed_from_cpu().or_else(|| drivers::virtio::rng::seed().map(|s| (s, Source::VirtioRng)));
     match (fresh, RNG.lock().as_mut()) {
         (Some((mut seed, source)), Some(rng)) => {
             rng.reseed(&seed);

@@ -36,7 +36,10 @@ unsafe impl Sync for GuardedStack {}
 
 impl GuardedStack {
     const fn new() -> Self {
-        Self { guard: UnsafeCell::new([0; PAGE]), stack: UnsafeCell::new([0; IST_STACK_BYTES]) }
+        Self {
+            guard: UnsafeCell::new([0; PAGE]),
+            stack: UnsafeCell::new([0; IST_STACK_BYTES]),
+        }
     }
 
     fn top(&self) -> VirtAddr {
@@ -48,11 +51,19 @@ impl GuardedStack {
     }
 }
 
-static IST_STACKS: [GuardedStack; 3] = [GuardedStack::new(), GuardedStack::new(), GuardedStack::new()];
+static IST_STACKS: [GuardedStack; 3] = [
+    GuardedStack::new(),
+    GuardedStack::new(),
+    GuardedStack::new(),
+];
 
 static TSS: Once<TaskStateSegment> = Once::new();
-static GDT: Once<(GlobalDescriptorTable, SegmentSelector, SegmentSelector, SegmentSelector)> =
-    Once::new();
+static GDT: Once<(
+    GlobalDescriptorTable,
+    SegmentSelector,
+    SegmentSelector,
+    SegmentSelector,
+)> = Once::new();
 
 extern "C" {
     static boot_stack_guard: u8;

@@ -55,8 +55,12 @@ pub extern "C" fn gateway_main(protocol: u32, info_paddr: u32) -> ! {
     interrupts::init_io_apic();
     time::init();
     match time::init_wall_clock() {
-        Some(wall) if time::wall_clock_is_set() => log::info!("wall clock: {wall} UTC (from the CMOS RTC)"),
-        Some(wall) => log::warn!("wall clock: the CMOS RTC reads {wall} UTC, which is not a real date"),
+        Some(wall) if time::wall_clock_is_set() => {
+            log::info!("wall clock: {wall} UTC (from the CMOS RTC)")
+        }
+        Some(wall) => {
+            log::warn!("wall clock: the CMOS RTC reads {wall} UTC, which is not a real date")
+        }
         None => log::warn!("wall clock: the CMOS RTC cannot be read"),
     }
     entropy::init();

@@ -12,7 +12,9 @@ fn panic(info: &PanicInfo) -> ! {
             at.column(),
             info.message()
         )),
-        None => crate::console::emergency_print(format_args!("kernel panicked: {}\n", info.message())),
+        None => {
+            crate::console::emergency_print(format_args!("kernel panicked: {}\n", info.message()))
+        }
     }
     crate::exit::exit(false)
 }

@@ -33,7 +33,9 @@ pub enum Mode {
 impl Mode {
     /// Finds `test=<mode>` among the command line's words.
     pub fn from_cmdline(cmdline: &str) -> Option<Self> {
-        let value = cmdline.split_whitespace().find_map(|word| word.strip_prefix("test="))?;
+        let value = cmdline
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix("test="))?;
         Some(match value {
             "boot" => Self::Boot,
             "fault-write" => Self::FaultWrite,
@@ -71,7 +73,10 @@ pub fn run(mode: Mode) -> ! {
     exit::exit(false)
 }
 
-type Check = (&'static str, fn() -> Result<alloc::string::String, alloc::string::String>);
+type Check = (
+    &'static str,
+    fn() -> Result<alloc::string::String, alloc::string::String>,
+);
 
 fn run_checks() -> ! {
     let checks: [Check; 8] = [
@@ -94,7 +99,11 @@ fn run_checks() -> ! {
             }
         }
     }
-    kprintln!("selftest: {} passed, {} failed", checks.len() - failed, failed);
+    kprintln!(
+        "selftest: {} passed, {} failed",
+        checks.len() - failed,
+        failed
+    );
     exit::exit(failed == 0)
 }
 
@@ -103,7 +112,10 @@ static READ_ONLY: [u8; 16] = [0x5a; 16];
 
 fn fault_write() {
     let target = READ_ONLY.as_ptr() as *mut u8;
-    kprintln!("selftest: writing to read-only address {:#x}", target as u64);
+    kprintln!(
+        "selftest: writing to read-only address {:#x}",
+        target as u64
+    );
     // SAFETY: deliberately invalid: the page is mapped read-only, so the
     // write faults before it happens and the handler stops the machine.
     unsafe { core::ptr::write_volatile(target, 0) };
@@ -159,7 +171,10 @@ fn crypto_bench() -> ! {
 }
 
 fn triple_fault() {
-    let empty = x86_64::structures::DescriptorTablePointer { limit: 0, base: x86_64::VirtAddr::new(0) };
+    let empty = x86_64::structures::DescriptorTablePointer {
+        limit: 0,
+        base: x86_64::VirtAddr::new(0),
+    };
     // SAFETY: deliberately fatal: with an empty IDT the breakpoint cannot be
     // delivered, which escalates to a triple fault and resets the machine.
     unsafe {

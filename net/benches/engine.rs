@@ -559,7 +559,9 @@ fn print_table(rows: &[Row]) {
     println!(
         "(raw AEAD: fast_aead seal/open_in_place of the bare packet with the same backend, the"
     );
-    println!(" AEAD our engine uses; boringtun's data path uses ring's assembly ChaCha20-Poly1305,");
+    println!(
+        " AEAD our engine uses; boringtun's data path uses ring's assembly ChaCha20-Poly1305,"
+    );
     println!(" so ours/bt compares AEAD implementations as much as engines;");
     println!(
         " Gbit/s counts inner IP bytes; best of {} / {} interleaved rounds)",
@@ -567,9 +569,20 @@ fn print_table(rows: &[Row]) {
         rows.get(1).map_or(0, |r| r.rounds)
     );
     for row in rows {
-        for (what, ours, bt) in [("encapsulation", row.ours_enc, row.bt_enc), ("decapsulation", row.ours_dec, row.bt_dec)] {
-            let verdict = if ours >= bt { "reaches" } else { "does NOT reach" };
-            println!("{}-byte packets: our {what} {verdict} boringtun's speed ({:.2}x)", row.size, ours / bt);
+        for (what, ours, bt) in [
+            ("encapsulation", row.ours_enc, row.bt_enc),
+            ("decapsulation", row.ours_dec, row.bt_dec),
+        ] {
+            let verdict = if ours >= bt {
+                "reaches"
+            } else {
+                "does NOT reach"
+            };
+            println!(
+                "{}-byte packets: our {what} {verdict} boringtun's speed ({:.2}x)",
+                row.size,
+                ours / bt
+            );
         }
     }
     println!();

@@ -27,7 +27,11 @@ pub fn reply_in_place(packet: &mut [u8], is_ours: impl Fn(IpAddr) -> bool) -> Op
 
 fn reply_v4(packet: &mut [u8], is_ours: impl Fn(IpAddr) -> bool) -> Option<usize> {
     let ip = Ipv4Packet::new_checked(&*packet).ok()?;
-    if !ip.verify_checksum() || ip.next_header() != IpProtocol::Icmp || ip.more_frags() || ip.frag_offset() != 0 {
+    if !ip.verify_checksum()
+        || ip.next_header() != IpProtocol::Icmp
+        || ip.more_frags()
+        || ip.frag_offset() != 0
+    {
         return None;
     }
     let (src, dst) = (ip.src_addr(), ip.dst_addr());
@@ -37,7 +41,10 @@ fn reply_v4(packet: &mut [u8], is_ours: impl Fn(IpAddr) -> bool) -> Option<usize
     let total = usize::from(ip.total_len());
     let header = usize::from(ip.header_len());
     let icmp = Icmpv4Packet::new_checked(&packet[header..total]).ok()?;
-    if icmp.msg_type() != Icmpv4Message::EchoRequest || icmp.msg_code() != 0 || !icmp.verify_checksum() {
+    if icmp.msg_type() != Icmpv4Message::EchoRequest
+        || icmp.msg_code() != 0
+        || !icmp.verify_checksum()
+    {
         return None;
     }
     let mut icmp = Icmpv4Packet::new_unchecked(&mut packet[header..total]);
@@ -62,7 +69,10 @@ fn reply_v6(packet: &mut [u8], is_ours: impl Fn(IpAddr) -> bool) -> Option<usize
     }
     let total = 40 + usize::from(ip.payload_len());
     let icmp = Icmpv6Packet::new_checked(&packet[40..total]).ok()?;
-    if icmp.msg_type() != Icmpv6Message::EchoRequest || icmp.msg_code() != 0 || !icmp.verify_checksum(&src, &dst) {
+    if icmp.msg_type() != Icmpv6Message::EchoRequest
+        || icmp.msg_code() != 0
+        || !icmp.verify_checksum(&src, &dst)
+    {
         return None;
     }
     let mut icmp = Icmpv6Packet::new_unchecked(&mut packet[40..total]);
@@ -78,8 +88,8 @@ fn reply_v6(packet: &mut [u8], is_ours: impl Fn(IpAddr) -> bool) -> Option<usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smoltcp::phy::ChecksumCapabilities;
     use core::net::{Ipv4Addr, Ipv6Addr};
+    use smoltcp::phy::ChecksumCapabilities;
     use smoltcp::wire::{Icmpv4Repr, Icmpv6Repr, Ipv4Repr, Ipv6Repr};
 
     const ME4: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
@@ -93,11 +103,24 @@ mod tests {
 
     fn request_v4(dst: Ipv4Addr, data: &[u8]) -> [u8; 64] {
         let caps = ChecksumCapabilities::default();
-        let icmp = Icmpv4Repr::EchoRequest { ident: 7, seq_no: 3, data };
-        let ip = Ipv4Repr { src_addr: PEER4, dst_addr: dst, next_header: IpProtocol::Icmp, payload_len: icmp.buffer_len(), hop_limit: 63 };
+        let icmp = Icmpv4Repr::EchoRequest {
+            ident: 7,
+            seq_no: 3,
+            data,
+        };
+        let ip = Ipv4Repr {
+            src_addr: PEER4,
+            dst_addr: dst,
+            next_header: IpProtocol::Icmp,
+            payload_len: icmp.buffer_len(),
+            hop_limit: 63,
+        };
         let mut buf = [0u8; 64];
         ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), &caps);
-        icmp.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[20..20 + icmp.buffer_len()]), &caps);
+        icmp.emit(
+            &mut Icmpv4Packet::new_unchecked(&mut buf[20..20 + icmp.buffer_len()]),
+            &caps,
+        );
         buf
     }
 
@@ -108,10 +131,20 @@ mod tests {
         assert_eq!(len, 20 + 8 + 5);
         let ip = Ipv4Packet::new_checked(&packet[..len]).unwrap();
         assert!(ip.verify_checksum());
-        assert_eq!((ip.src_addr(), ip.dst_addr(), ip.hop_limit()), (ME4, PEER4, 64));
+        assert_eq!(
+            (ip.src_addr(), ip.dst_addr(), ip.hop_limit()),
+            (ME4, PEER4, 64)
+        );
         let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
         let repr = Icmpv4Repr::parse(&icmp, &ChecksumCapabilities::default()).unwrap();
-        assert_eq!(repr, Icmpv4Repr::EchoReply { ident: 7, seq_no: 3, data: b"hello" });
+        assert_eq!(
+            repr,
+            Icmpv4Repr::EchoReply {
+                ident: 7,
+                seq_no: 3,
+                data: b"hello"
+            }
+        );
     }
 
     #[test]
@@ -129,11 +162,26 @@ mod tests {
 
     #[test]
     fn answers_an_ipv6_echo_request_to_our_address() {
-        let icmp = Icmpv6Repr::EchoRequest { ident: 1, seq_no: 9, data: b"ping6" };
-        let ip = Ipv6Repr { src_addr: PEER6, dst_addr: ME6, next_header: IpProtocol::Icmpv6, payload_len: icmp.buffer_len(), hop_limit: 64 };
+        let icmp = Icmpv6Repr::EchoRequest {
+            ident: 1,
+            seq_no: 9,
+            data: b"ping6",
+        };
+        let ip = Ipv6Repr {
+            src_addr: PEER6,
+            dst_addr: ME6,
+            next_header: IpProtocol::Icmpv6,
+            payload_len: icmp.buffer_len(),
+            hop_limit: 64,
+        };
         let mut packet = [0u8; 80];
         ip.emit(&mut Ipv6Packet::new_unchecked(&mut packet[..]));
-        icmp.emit(&PEER6, &ME6, &mut Icmpv6Packet::new_unchecked(&mut packet[40..40 + icmp.buffer_len()]), &ChecksumCapabilities::default());
+        icmp.emit(
+            &PEER6,
+            &ME6,
+            &mut Icmpv6Packet::new_unchecked(&mut packet[40..40 + icmp.buffer_len()]),
+            &ChecksumCapabilities::default(),
+        );
         let len = reply_in_place(&mut packet, ours).expect("a reply");
         let ip = Ipv6Packet::new_checked(&packet[..len]).unwrap();
         assert_eq!((ip.src_addr(), ip.dst_addr()), (ME6, PEER6));

@@ -493,7 +493,11 @@ fn first_error_in_file_order_wins() {
 fn error_all_zero_private_key() {
     let zero = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
     let text = minimal().replacen(PRIVATE_KEY, zero, 1);
-    assert_ne!(text, minimal(), "the test config has a private key to replace");
+    assert_ne!(
+        text,
+        minimal(),
+        "the test config has a private key to replace"
+    );
     let kind = assert_error(
         &text,
         2,

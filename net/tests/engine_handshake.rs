@@ -106,8 +106,17 @@ fn both_sides_initiating_at_once_still_converge() {
         vec![&pb]
     );
     for side in [Side::A, Side::B] {
-        let drops: Vec<_> = w.engine(side).stats().drops().filter(|(_, n)| *n > 0).collect();
-        assert_eq!(drops, vec![(net::DropReason::UnknownIndex, 1)], "{side:?}: only the crossing response");
+        let drops: Vec<_> = w
+            .engine(side)
+            .stats()
+            .drops()
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        assert_eq!(
+            drops,
+            vec![(net::DropReason::UnknownIndex, 1)],
+            "{side:?}: only the crossing response"
+        );
     }
 }
 
@@ -202,7 +211,11 @@ fn a_response_counts_as_the_latest_handshake_sent() {
         w.sent(Side::B, Kind::Initiation).is_empty(),
         "no redundant initiation within Rekey-Timeout of the response"
     );
-    assert_eq!(w.delivered[0].len(), 1, "B's packet went out once A confirmed the session");
+    assert_eq!(
+        w.delivered[0].len(),
+        1,
+        "B's packet went out once A confirmed the session"
+    );
 }
 
 /// Both sides initiate in the same instant and the responses cross: as in Linux, consuming
@@ -228,6 +241,9 @@ fn simultaneous_initiations_end_in_one_session() {
     assert_eq!(w.delivered[1].len(), 1, "A's packet arrived");
     for side in [Side::A, Side::B] {
         let stats = w.engine(side).peer_stats(PeerId(0)).unwrap();
-        assert_eq!(stats.handshakes_completed, 1, "{side:?} completed one handshake");
+        assert_eq!(
+            stats.handshakes_completed, 1,
+            "{side:?} completed one handshake"
+        );
     }
 }

@@ -6,12 +6,17 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use crypto::{PresharedKey, PrivateKey};
-use net::{DropReason, Engine, EngineOptions, Instant, IpCidr, Now, PeerId, PeerSpec, SendOutcome, Sink};
+use net::{
+    DropReason, Engine, EngineOptions, Instant, IpCidr, Now, PeerId, PeerSpec, SendOutcome, Sink,
+};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
 fn now_at(t: Instant) -> Now {
-    Now::new(t, Duration::from_secs(1_700_000_000) + Duration::from_nanos(t.as_nanos()))
+    Now::new(
+        t,
+        Duration::from_secs(1_700_000_000) + Duration::from_nanos(t.as_nanos()),
+    )
 }
 
 #[derive(Default)]
@@ -74,10 +79,21 @@ impl Net {
         let mut engines = Vec::new();
         for n in 1..=count {
             let own = PrivateKey::from_bytes(*keys[usize::from(n - 1)].to_bytes());
-            let peers = if n == 1 { vec![spec_for(&keys[1], 2)] } else { vec![spec_for(&keys[0], 1)] };
-            engines.push(Engine::new(own, peers, EngineOptions::default(), &mut rng).expect("engine"));
+            let peers = if n == 1 {
+                vec![spec_for(&keys[1], 2)]
+            } else {
+                vec![spec_for(&keys[0], 1)]
+            };
+            engines
+                .push(Engine::new(own, peers, EngineOptions::default(), &mut rng).expect("engine"));
         }
-        Net { engines, keys, rng, now: Instant::from_secs(1), delivered: vec![Vec::new(); usize::from(count)] }
+        Net {
+            engines,
+            keys,
+            rng,
+            now: Instant::from_secs(1),
+            delivered: vec![Vec::new(); usize::from(count)],
+        }
     }
 
     fn engine(&mut self, n: u8) -> &mut Engine {
@@ -87,13 +103,19 @@ impl Net {
     fn send(&mut self, from: u8, to: u8) -> SendOutcome {
         let mut out = Out::default();
         let now = now_at(self.now);
-        let outcome = self.engines[usize::from(from - 1)].send_packet(now, &packet(tunnel(from), tunnel(to)), &mut self.rng, &mut out);
+        let outcome = self.engines[usize::from(from - 1)].send_packet(
+            now,
+            &packet(tunnel(from), tunnel(to)),
+            &mut self.rng,
+            &mut out,
+        );
         self.carry(from, out);
         outcome
     }
 
     fn carry(&mut self, from: u8, out: Out) {
-        let mut queue: Vec<(u8, SocketAddr, Vec<u8>)> = out.sent.into_iter().map(|(to, d)| (from, to, d)).collect();
+        let mut queue: Vec<(u8, SocketAddr, Vec<u8>)> =
+            out.sent.into_iter().map(|(to, d)| (from, to, d)).collect();
         self.delivered[usize::from(from - 1)].extend(out.delivered);
         while let Some((sender, to, mut datagram)) = queue.pop() {
             let IpAddr::V4(v4) = to.ip() else { continue };
@@ -103,7 +125,13 @@ impl Net {
             }
             let mut out = Out::default();
             let now = now_at(self.now);
-            self.engines[usize::from(target - 1)].handle_datagram(now, endpoint(sender), &mut datagram, &mut self.rng, &mut out);
+            self.engines[usize::from(target - 1)].handle_datagram(
+                now,
+                endpoint(sender),
+                &mut datagram,
+                &mut self.rng,
+                &mut out,
+            );
             self.delivered[usize::from(target - 1)].extend(out.delivered);
             queue.extend(out.sent.into_iter().map(|(to, d)| (target, to, d)));
         }
@@ -126,12 +154,27 @@ fn a_peer_added_live_handshakes_and_carries_traffic_at_once() {
     let spec = spec_for(&net.keys[2], 3);
     let id = net.engine(1).add_peer(spec).expect("added");
     assert_eq!(id, PeerId(1));
-    assert_eq!(net.engine(1).peer_for_destination(IpAddr::V4(tunnel(3))), Some(id));
+    assert_eq!(
+        net.engine(1).peer_for_destination(IpAddr::V4(tunnel(3))),
+        Some(id)
+    );
     net.send(1, 3);
-    assert_eq!(net.delivered[2].len(), 1, "the new peer got the packet after one handshake");
+    assert_eq!(
+        net.delivered[2].len(),
+        1,
+        "the new peer got the packet after one handshake"
+    );
     net.send(1, 2);
-    assert_eq!(net.delivered[1].len(), 2, "the old session still carries traffic");
-    assert_eq!(net.engine(1).stats().initiations_sent, initiations_before + 1, "only the new peer needed a handshake");
+    assert_eq!(
+        net.delivered[1].len(),
+        2,
+        "the old session still carries traffic"
+    );
+    assert_eq!(
+        net.engine(1).stats().initiations_sent,
+        initiations_before + 1,
+        "only the new peer needed a handshake"
+    );
 }
 
 #[test]
@@ -142,7 +185,10 @@ fn adding_a_duplicate_or_our_own_key_changes_nothing() {
     let own = spec_for(&net.keys[0], 9);
     assert!(net.engine(1).add_peer(own).is_err());
     assert_eq!(net.engine(1).peer_count(), 1);
-    assert_eq!(net.engine(1).peer_for_destination(IpAddr::V4(tunnel(9))), None);
+    assert_eq!(
+        net.engine(1).peer_for_destination(IpAddr::V4(tunnel(9))),
+        None
+    );
 }
 
 #[test]
@@ -159,35 +205,71 @@ fn a_removed_peer_is_gone_at_once_and_the_others_keep_their_sessions() {
     let removed = net.engine(1).remove_peer(PeerId(0)).expect("known peer");
     assert_eq!(removed.moved_from, Some(PeerId(1)));
     assert_eq!(net.engine(1).peer_count(), 1);
-    assert_eq!(net.engine(1).peer_for_destination(IpAddr::V4(tunnel(2))), None, "its route is gone");
-    assert_eq!(net.engine(1).peer_for_destination(IpAddr::V4(tunnel(3))), Some(PeerId(0)));
+    assert_eq!(
+        net.engine(1).peer_for_destination(IpAddr::V4(tunnel(2))),
+        None,
+        "its route is gone"
+    );
+    assert_eq!(
+        net.engine(1).peer_for_destination(IpAddr::V4(tunnel(3))),
+        Some(PeerId(0))
+    );
     let third = net.keys[2].public_key();
     assert_eq!(net.engine(1).peer_by_public_key(&third), Some(PeerId(0)));
     assert_eq!(net.send(1, 2), SendOutcome::NoRoute);
 
     // Peer 2 still thinks it has a session: its data is refused (the index is gone).
-    let unknown_before = net.engine(1).stats().drops().find(|(r, _)| *r == DropReason::UnknownIndex).map_or(0, |(_, n)| n);
+    let unknown_before = net
+        .engine(1)
+        .stats()
+        .drops()
+        .find(|(r, _)| *r == DropReason::UnknownIndex)
+        .map_or(0, |(_, n)| n);
     net.send(2, 1);
-    let unknown_after = net.engine(1).stats().drops().find(|(r, _)| *r == DropReason::UnknownIndex).map_or(0, |(_, n)| n);
+    let unknown_after = net
+        .engine(1)
+        .stats()
+        .drops()
+        .find(|(r, _)| *r == DropReason::UnknownIndex)
+        .map_or(0, |(_, n)| n);
     assert_eq!(unknown_after, unknown_before + 1);
-    assert!(net.delivered[0].is_empty(), "nothing from the removed peer was delivered");
+    assert!(
+        net.delivered[0].is_empty(),
+        "nothing from the removed peer was delivered"
+    );
 
     // Peer 3's session survived the renumbering, both ways.
     net.send(1, 3);
     net.send(3, 1);
     assert_eq!(net.delivered[2].len(), 2);
     assert_eq!(net.delivered[0].len(), 1);
-    assert_eq!(net.engine(1).stats().initiations_sent, initiations, "no new handshake was needed");
+    assert_eq!(
+        net.engine(1).stats().initiations_sent,
+        initiations,
+        "no new handshake was needed"
+    );
 }
 
 #[test]
 fn replaced_allowed_ips_route_at_once() {
     let mut net = Net::new(2);
     let other = IpCidr::new(IpAddr::V4(Ipv4Addr::new(10, 50, 0, 0)), 16).unwrap();
-    net.engine(1).replace_allowed_ips(PeerId(0), &[other]).unwrap();
-    assert_eq!(net.engine(1).peer_for_destination(IpAddr::V4(tunnel(2))), None);
-    assert_eq!(net.engine(1).peer_for_destination(IpAddr::V4(Ipv4Addr::new(10, 50, 3, 4))), Some(PeerId(0)));
-    assert_eq!(net.engine(1).allowed_ips_of(PeerId(0)).collect::<Vec<_>>(), vec![other]);
+    net.engine(1)
+        .replace_allowed_ips(PeerId(0), &[other])
+        .unwrap();
+    assert_eq!(
+        net.engine(1).peer_for_destination(IpAddr::V4(tunnel(2))),
+        None
+    );
+    assert_eq!(
+        net.engine(1)
+            .peer_for_destination(IpAddr::V4(Ipv4Addr::new(10, 50, 3, 4))),
+        Some(PeerId(0))
+    );
+    assert_eq!(
+        net.engine(1).allowed_ips_of(PeerId(0)).collect::<Vec<_>>(),
+        vec![other]
+    );
     assert!(net.engine(1).remove_allowed_ip(PeerId(0), other));
     assert!(!net.engine(1).remove_allowed_ip(PeerId(0), other));
     assert_eq!(net.engine(1).allowed_ips_of(PeerId(0)).count(), 0);
@@ -199,11 +281,21 @@ fn enabling_a_persistent_keepalive_sends_one_at_once() {
     net.send(1, 2);
     let sent_before = net.engine(1).stats().datagrams_sent;
     let now = now_at(net.now);
-    assert!(net.engine(1).set_persistent_keepalive(PeerId(0), Some(Duration::from_secs(25)), now));
+    assert!(net
+        .engine(1)
+        .set_persistent_keepalive(PeerId(0), Some(Duration::from_secs(25)), now));
     assert_eq!(net.engine(1).next_deadline(), Some(net.now), "due now");
     net.poll(1);
-    assert_eq!(net.engine(1).stats().datagrams_sent, sent_before + 1, "one keepalive sent");
-    assert!(!net.engine(1).set_persistent_keepalive(PeerId(0), Some(Duration::ZERO), now), "0 s refused");
+    assert_eq!(
+        net.engine(1).stats().datagrams_sent,
+        sent_before + 1,
+        "one keepalive sent"
+    );
+    assert!(
+        !net.engine(1)
+            .set_persistent_keepalive(PeerId(0), Some(Duration::ZERO), now),
+        "0 s refused"
+    );
 }
 
 #[test]
@@ -211,15 +303,23 @@ fn a_preshared_key_applies_from_the_next_handshake() {
     let mut net = Net::new(2);
     let psk = PresharedKey::generate(&mut net.rng);
     assert!(net.engine(1).preshared_key(PeerId(0)).is_none());
-    net.engine(1).set_preshared_key(PeerId(0), Some(psk.clone()));
+    net.engine(1)
+        .set_preshared_key(PeerId(0), Some(psk.clone()));
     assert!(net.engine(1).preshared_key(PeerId(0)).is_some());
     // Only one side has it: the handshake cannot complete.
     net.send(1, 2);
-    assert!(net.delivered[1].is_empty(), "mismatched preshared keys never agree");
+    assert!(
+        net.delivered[1].is_empty(),
+        "mismatched preshared keys never agree"
+    );
     net.engine(2).set_preshared_key(PeerId(0), Some(psk));
     net.now = net.now.saturating_add(Duration::from_secs(6));
     net.poll(1);
-    assert_eq!(net.delivered[1].len(), 1, "with both keys set the staged packet crosses");
+    assert_eq!(
+        net.delivered[1].len(),
+        1,
+        "with both keys set the staged packet crosses"
+    );
 }
 
 #[test]
@@ -228,7 +328,8 @@ fn a_new_private_key_drops_every_session() {
     net.send(1, 2);
     assert_eq!(net.delivered[1].len(), 1);
     let new_key = PrivateKey::generate(&mut net.rng);
-    net.engine(1).set_private_key(PrivateKey::from_bytes(*new_key.to_bytes()));
+    net.engine(1)
+        .set_private_key(PrivateKey::from_bytes(*new_key.to_bytes()));
     assert_eq!(*net.engine(1).public_key(), new_key.public_key());
     let initiations = net.engine(1).stats().initiations_sent;
     assert_eq!(net.send(1, 2), SendOutcome::Staged, "no session any more");
@@ -250,7 +351,9 @@ fn a_thousand_peers_come_and_go_and_the_tables_stay_consistent() {
     // Remove every third peer, tracking where the moved ones went.
     let mut alive: Vec<usize> = (0..1000).collect();
     for victim in (0..1000).step_by(3) {
-        let id = engine.peer_by_public_key(&keys[victim].public_key()).unwrap();
+        let id = engine
+            .peer_by_public_key(&keys[victim].public_key())
+            .unwrap();
         let moved = engine.remove_peer(id).unwrap();
         alive.retain(|&i| i != victim);
         if let Some(from) = moved.moved_from {
@@ -259,9 +362,18 @@ fn a_thousand_peers_come_and_go_and_the_tables_stay_consistent() {
     }
     assert_eq!(engine.peer_count(), alive.len());
     for &i in &alive {
-        let id = engine.peer_by_public_key(&keys[i].public_key()).expect("still there");
-        assert_eq!(engine.peer_for_destination(addr(i)), Some(id), "peer {i}'s route follows its id");
-        assert_eq!(engine.peer_stats(id).unwrap().public_key, keys[i].public_key());
+        let id = engine
+            .peer_by_public_key(&keys[i].public_key())
+            .expect("still there");
+        assert_eq!(
+            engine.peer_for_destination(addr(i)),
+            Some(id),
+            "peer {i}'s route follows its id"
+        );
+        assert_eq!(
+            engine.peer_stats(id).unwrap().public_key,
+            keys[i].public_key()
+        );
     }
     for victim in (0..1000).step_by(3) {
         assert_eq!(engine.peer_for_destination(addr(victim)), None);

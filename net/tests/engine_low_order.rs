@@ -42,23 +42,49 @@ fn low_order_peer_is_kept_routed_and_never_contacted() {
     // Traffic for the low-order peer's prefix stays with it (not the /0 of
     // the good peer) and is dropped without a single datagram.
     let mut out = Recorder::default();
-    let to_bad = ipv4_packet(Ipv4Addr::new(192, 168, 1, 2), Ipv4Addr::new(10, 9, 0, 5), 40);
-    assert_eq!(engine.peer_for_destination("10.9.0.5".parse().unwrap()), Some(PeerId(1)));
+    let to_bad = ipv4_packet(
+        Ipv4Addr::new(192, 168, 1, 2),
+        Ipv4Addr::new(10, 9, 0, 5),
+        40,
+    );
+    assert_eq!(
+        engine.peer_for_destination("10.9.0.5".parse().unwrap()),
+        Some(PeerId(1))
+    );
     let outcome = engine.send_packet(now_at(Instant::from_secs(1)), &to_bad, &mut rng, &mut out);
     assert_eq!(outcome, SendOutcome::Dropped(DropReason::UnusablePeerKey));
-    assert!(out.sent.is_empty(), "something was sent: {:?}", out.sent.len());
+    assert!(
+        out.sent.is_empty(),
+        "something was sent: {:?}",
+        out.sent.len()
+    );
 
     // A minute of timers, persistent keepalive configured: still nothing to it.
     for second in 1..60 {
         engine.poll_timers(now_at(Instant::from_secs(second)), &mut rng, &mut out);
-        let _ = engine.send_packet(now_at(Instant::from_secs(second)), &to_bad, &mut rng, &mut out);
+        let _ = engine.send_packet(
+            now_at(Instant::from_secs(second)),
+            &to_bad,
+            &mut rng,
+            &mut out,
+        );
     }
-    assert!(out.sent.iter().all(|(to, _)| *to != bad_endpoint), "a datagram went to the low-order peer");
+    assert!(
+        out.sent.iter().all(|(to, _)| *to != bad_endpoint),
+        "a datagram went to the low-order peer"
+    );
     assert!(engine.stats().dropped(DropReason::UnusablePeerKey) >= 60);
 
     // The good peer is unaffected: its traffic starts a handshake at once.
-    let to_good = ipv4_packet(Ipv4Addr::new(192, 168, 1, 2), Ipv4Addr::new(10, 8, 0, 1), 40);
+    let to_good = ipv4_packet(
+        Ipv4Addr::new(192, 168, 1, 2),
+        Ipv4Addr::new(10, 8, 0, 1),
+        40,
+    );
     let outcome = engine.send_packet(now_at(Instant::from_secs(61)), &to_good, &mut rng, &mut out);
     assert_eq!(outcome, SendOutcome::Staged);
-    assert!(out.sent.iter().any(|(to, d)| *to == good_endpoint && d.first() == Some(&1)));
+    assert!(out
+        .sent
+        .iter()
+        .any(|(to, d)| *to == good_endpoint && d.first() == Some(&1)));
 }

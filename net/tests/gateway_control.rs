@@ -50,16 +50,30 @@ fn get_reports_the_live_peer_and_our_counters() {
     let reply = request(&mut world, &mut control, "get=1\n\n");
     assert!(reply.ends_with("errno=0\n\n"), "{reply}");
     assert!(reply.contains("listen_port=51820\n"));
-    assert!(reply.contains(&format!("public_key={}\n", hex(world.peer_public.as_bytes()))));
+    assert!(reply.contains(&format!(
+        "public_key={}\n",
+        hex(world.peer_public.as_bytes())
+    )));
     assert!(reply.contains("endpoint=192.0.2.2:51821\n"));
-    assert!(reply.contains("allowed_ip=10.99.0.2/32\n") && reply.contains("allowed_ip=10.200.0.0/16\n"));
+    assert!(
+        reply.contains("allowed_ip=10.99.0.2/32\n") && reply.contains("allowed_ip=10.200.0.0/16\n")
+    );
     let value = |key: &str| -> u64 {
-        reply.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=')?.parse().ok()).unwrap_or(0)
+        reply
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+            .unwrap_or(0)
     };
     assert!(value("last_handshake_time_sec") > 1_600_000_000, "{reply}");
     assert!(value("rx_bytes") > 0 && value("tx_bytes") > 0, "{reply}");
-    assert!(reply.contains("x_wgate_loop_drop_outer_bad_checksum=0\n"), "our own counters: {reply}");
-    assert!(!reply.contains("private_key=0000"), "the real private key is reported");
+    assert!(
+        reply.contains("x_wgate_loop_drop_outer_bad_checksum=0\n"),
+        "our own counters: {reply}"
+    );
+    assert!(
+        !reply.contains("private_key=0000"),
+        "the real private key is reported"
+    );
 }
 
 #[test]
@@ -69,7 +83,11 @@ fn a_peer_removed_and_added_back_live() {
     let mut control = control_for(&world);
     let peer = hex(world.peer_public.as_bytes());
 
-    let reply = request(&mut world, &mut control, &format!("set=1\npublic_key={peer}\nremove=true\n\n"));
+    let reply = request(
+        &mut world,
+        &mut control,
+        &format!("set=1\npublic_key={peer}\nremove=true\n\n"),
+    );
     assert_eq!(reply, "errno=0\n\n");
     assert_eq!(world.gw.engine().peer_count(), 0);
     // Its traffic stops at once: LAN packets get "no route", its datagrams are dropped.
@@ -77,8 +95,15 @@ fn a_peer_removed_and_added_back_live() {
     world.peer_sends(&numbered_packet(REMOTE_HOST, LAN_HOST, 2, 100, 64));
     world.settle(50);
     assert!(world.at_peer.is_empty());
-    assert!(world.at_lan_host.iter().all(|p| p[9] == 1 && p[20] == 3), "only an ICMP unreachable: {:?}", world.at_lan_host);
-    assert!(!request(&mut world, &mut control, "get=1\n\n").contains(&peer), "gone from `wg show`");
+    assert!(
+        world.at_lan_host.iter().all(|p| p[9] == 1 && p[20] == 3),
+        "only an ICMP unreachable: {:?}",
+        world.at_lan_host
+    );
+    assert!(
+        !request(&mut world, &mut control, "get=1\n\n").contains(&peer),
+        "gone from `wg show`"
+    );
 
     // Added back, with its address and endpoint: a handshake, then traffic.
     world.at_lan_host.clear();
@@ -95,7 +120,11 @@ fn a_peer_removed_and_added_back_live() {
         world.step();
         world.advance(std::time::Duration::from_millis(100));
     }
-    assert_eq!(world.at_peer.len(), 1, "the re-added peer handshakes and carries traffic");
+    assert_eq!(
+        world.at_peer.len(),
+        1,
+        "the re-added peer handshakes and carries traffic"
+    );
     assert_eq!(sequence_of(&world.at_peer[0]), 3);
 }
 
@@ -106,11 +135,15 @@ fn a_bad_set_changes_nothing() {
     let mut control = control_for(&world);
     let peer = hex(world.peer_public.as_bytes());
     // The second line is bad: the first must not be applied either.
-    let set = format!("set=1\npublic_key={peer}\nreplace_allowed_ips=true\nallowed_ip=10.300.0.0/16\n\n");
+    let set =
+        format!("set=1\npublic_key={peer}\nreplace_allowed_ips=true\nallowed_ip=10.300.0.0/16\n\n");
     let reply = request(&mut world, &mut control, &set);
     assert_eq!(reply, "errno=-22\n\n");
     assert_eq!(
-        world.gw.engine().peer_for_destination(std::net::IpAddr::V4(REMOTE_HOST)),
+        world
+            .gw
+            .engine()
+            .peer_for_destination(std::net::IpAddr::V4(REMOTE_HOST)),
         Some(net::PeerId(0)),
         "the allowed IPs were not replaced"
     );
@@ -145,7 +178,10 @@ fn a_megabyte_of_garbage_stops_neither_forwarding_nor_the_next_client() {
     // The client leaves; the next one is served normally.
     control.client_changed();
     let reply = request(&mut world, &mut control, "get=1\n\n");
-    assert!(reply.ends_with("errno=0\n\n") && reply.contains("listen_port=51820"), "{reply}");
+    assert!(
+        reply.ends_with("errno=0\n\n") && reply.contains("listen_port=51820"),
+        "{reply}"
+    );
 }
 
 #[test]
@@ -163,7 +199,11 @@ fn leftovers_of_a_client_that_left_are_skipped_up_to_the_next_request() {
     stream.extend_from_slice(b"get=1\n\n");
     let stream = String::from_utf8_lossy(&stream).into_owned();
     let reply = request(&mut world, &mut control, &stream);
-    assert!(reply.ends_with("errno=0\n\n") && reply.contains("listen_port=51820"), "{}", &reply[..reply.len().min(200)]);
+    assert!(
+        reply.ends_with("errno=0\n\n") && reply.contains("listen_port=51820"),
+        "{}",
+        &reply[..reply.len().min(200)]
+    );
 }
 
 #[test]
@@ -176,7 +216,9 @@ fn forty_peers_of_fifty_two_prefixes_round_trip_in_small_chunks() {
     for p in 0..40u32 {
         let key = crypto::PrivateKey::generate(&mut rng).public_key();
         set.push_str(&format!("public_key={}\n", hex(key.as_bytes())));
-        let prefixes: Vec<String> = (0..52u32).map(|i| format!("10.{}.{}.0/24", 100 + p, i)).collect();
+        let prefixes: Vec<String> = (0..52u32)
+            .map(|i| format!("10.{}.{}.0/24", 100 + p, i))
+            .collect();
         for prefix in &prefixes {
             set.push_str(&format!("allowed_ip={prefix}\n"));
         }

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use gateway_support::frames::*;
 use gateway_support::*;
-use net::gateway::nic::RxChecksum;
-use net::gateway::outer_frame::{classify, write_outer_frame, OuterDrop, OuterFrame, OuterIdentity, OuterRoute, MESSAGE_OFFSET};
 use net::gateway::checksum;
+use net::gateway::nic::RxChecksum;
+use net::gateway::outer_frame::{
+    classify, write_outer_frame, OuterDrop, OuterFrame, OuterIdentity, OuterRoute, MESSAGE_OFFSET,
+};
 
 const PACKETS: u32 = 100_000;
 
@@ -42,12 +44,24 @@ fn push(world: &mut World, count: u32, from_lan: bool, len: usize) {
 }
 
 fn assert_in_order(packets: &[Vec<u8>], count: u32, ttl: u8, len: usize) {
-    assert_eq!(packets.len(), count as usize, "every packet arrives exactly once");
+    assert_eq!(
+        packets.len(),
+        count as usize,
+        "every packet arrives exactly once"
+    );
     for (i, p) in packets.iter().enumerate() {
-        assert_eq!(sequence_of(p), i as u32, "packets of one flow stay in order");
+        assert_eq!(
+            sequence_of(p),
+            i as u32,
+            "packets of one flow stay in order"
+        );
         assert_eq!(p[8], ttl, "TTL decremented once by the gateway");
         assert_eq!(p.len(), len);
-        assert_eq!(checksum::sum(&p[..20]), 0xffff, "IPv4 header checksum still valid after the TTL change");
+        assert_eq!(
+            checksum::sum(&p[..20]),
+            0xffff,
+            "IPv4 header checksum still valid after the TTL change"
+        );
     }
 }
 
@@ -71,17 +85,35 @@ fn a_hundred_thousand_packets_each_way_arrive_once_and_in_order() {
     let cycles = world.gw.stage_cycles();
     assert_eq!(cycles.to_peer.packets, u64::from(PACKETS) + 1);
     assert_eq!(cycles.to_lan.packets, u64::from(PACKETS) + 1);
-    assert!(cycles.to_lan.stages.iter().all(|&c| c > 0), "every stage timed: {cycles:?}");
-    assert!(cycles.to_peer.stages.iter().all(|&c| c > 0), "every stage timed: {cycles:?}");
+    assert!(
+        cycles.to_lan.stages.iter().all(|&c| c > 0),
+        "every stage timed: {cycles:?}"
+    );
+    assert!(
+        cycles.to_peer.stages.iter().all(|&c| c > 0),
+        "every stage timed: {cycles:?}"
+    );
     // One doorbell per poll, not per frame.
     let (outer, inner) = world.gw.nics();
-    assert!(outer.doorbells * 8 < u64::from(PACKETS), "outer doorbells: {}", outer.doorbells);
-    assert!(inner.doorbells * 8 < u64::from(PACKETS), "inner doorbells: {}", inner.doorbells);
+    assert!(
+        outer.doorbells * 8 < u64::from(PACKETS),
+        "outer doorbells: {}",
+        outer.doorbells
+    );
+    assert!(
+        inner.doorbells * 8 < u64::from(PACKETS),
+        "inner doorbells: {}",
+        inner.doorbells
+    );
 }
 
 #[test]
 fn a_burst_larger_than_every_queue_waits_instead_of_being_dropped() {
-    let mut world = World::new(Rings { rx: 64, tx: 16, offload: false });
+    let mut world = World::new(Rings {
+        rx: 64,
+        tx: 16,
+        offload: false,
+    });
     world.establish();
     // The outer wire takes only three frames per step: the outer transmit
     // ring stays full, and the LAN's frames must wait in their ring.
@@ -105,16 +137,30 @@ fn a_burst_larger_than_every_queue_waits_instead_of_being_dropped() {
         world.step();
     }
     world.settle(10_000);
-    assert!(refused > 0, "the burst really was larger than the receive ring");
+    assert!(
+        refused > 0,
+        "the burst really was larger than the receive ring"
+    );
     assert_in_order(&world.at_peer, total, 63, 300);
     assert_eq!(world.gw.stats().dropped(), 0, "{}", world.gw.stats());
-    assert!(world.gw.stats().backpressure > 0, "the loop held frames back");
-    assert_eq!(world.gw.nics().0.tx.full, 0, "never tried to send into a full ring");
+    assert!(
+        world.gw.stats().backpressure > 0,
+        "the loop held frames back"
+    );
+    assert_eq!(
+        world.gw.nics().0.tx.full,
+        0,
+        "never tried to send into a full ring"
+    );
 }
 
 #[test]
 fn the_peer_direction_backs_off_when_the_lan_is_slow() {
-    let mut world = World::new(Rings { rx: 64, tx: 8, offload: false });
+    let mut world = World::new(Rings {
+        rx: 64,
+        tx: 8,
+        offload: false,
+    });
     world.establish();
     world.inner_drain = 2;
     push(&mut world, 1_000, false, 1000);
@@ -128,18 +174,44 @@ fn expired_ttl_and_unroutable_destinations_get_icmp_errors() {
     world.establish();
     // From the LAN: TTL 1, and a destination no peer routes.
     world.lan_sends(&numbered_packet(LAN_HOST, REMOTE_HOST, 1, 100, 1));
-    world.lan_sends(&numbered_packet(LAN_HOST, Ipv4Addr::new(203, 0, 113, 9), 2, 100, 64));
+    world.lan_sends(&numbered_packet(
+        LAN_HOST,
+        Ipv4Addr::new(203, 0, 113, 9),
+        2,
+        100,
+        64,
+    ));
     world.settle(100);
-    let icmp: Vec<_> = world.at_lan_host.iter().filter(|p| p[9] == 1).map(|p| (p[20], p[21])).collect();
-    assert_eq!(icmp, vec![(11, 0), (3, 0)], "time exceeded, then net unreachable, back to the LAN host");
-    assert!(world.at_peer.is_empty(), "neither packet entered the tunnel");
+    let icmp: Vec<_> = world
+        .at_lan_host
+        .iter()
+        .filter(|p| p[9] == 1)
+        .map(|p| (p[20], p[21]))
+        .collect();
+    assert_eq!(
+        icmp,
+        vec![(11, 0), (3, 0)],
+        "time exceeded, then net unreachable, back to the LAN host"
+    );
+    assert!(
+        world.at_peer.is_empty(),
+        "neither packet entered the tunnel"
+    );
     // From the tunnel: TTL 1 comes back to the peer as time exceeded.
     world.peer_sends(&numbered_packet(REMOTE_HOST, LAN_HOST, 3, 100, 1));
     world.settle(100);
     assert_eq!(world.at_peer.len(), 1);
     let error = &world.at_peer[0];
-    assert_eq!((error[9], error[20]), (1, 11), "ICMP time exceeded through the tunnel");
-    assert_eq!(&error[16..20], &REMOTE_HOST.octets(), "addressed to the sender");
+    assert_eq!(
+        (error[9], error[20]),
+        (1, 11),
+        "ICMP time exceeded through the tunnel"
+    );
+    assert_eq!(
+        &error[16..20],
+        &REMOTE_HOST.octets(),
+        "addressed to the sender"
+    );
     let router = world.gw.router().stats();
     assert_eq!(router.ttl_expired, 2);
     assert_eq!(router.no_route, 1);
@@ -153,7 +225,13 @@ fn a_ping_to_the_gateway_through_the_tunnel_is_answered() {
     echo.extend_from_slice(b"ping through the tunnel");
     let c = checksum::finish(&[checksum::sum(&echo)]);
     echo[2..4].copy_from_slice(&c.to_be_bytes());
-    let mut packet = ipv4_header(Ipv4Addr::new(10, 99, 0, 2), Ipv4Addr::new(10, 99, 0, 1), 1, 64, echo.len());
+    let mut packet = ipv4_header(
+        Ipv4Addr::new(10, 99, 0, 2),
+        Ipv4Addr::new(10, 99, 0, 1),
+        1,
+        64,
+        echo.len(),
+    );
     packet.extend_from_slice(&echo);
     world.peer_sends(&packet);
     world.settle(100);
@@ -166,7 +244,8 @@ struct Ours;
 
 impl OuterIdentity for Ours {
     fn is_ours(&self, addr: IpAddr) -> bool {
-        addr == IpAddr::V4(GW_OUTER_IP) || addr == IpAddr::V6("fd00::1".parse::<Ipv6Addr>().unwrap())
+        addr == IpAddr::V4(GW_OUTER_IP)
+            || addr == IpAddr::V6("fd00::1".parse::<Ipv6Addr>().unwrap())
     }
     fn listen_port(&self) -> u16 {
         LISTEN_PORT
@@ -174,7 +253,12 @@ impl OuterIdentity for Ours {
 }
 
 fn datagram_frame(payload: &[u8], zero_checksum: bool) -> Vec<u8> {
-    ethernet(GW_OUTER_MAC, PEER_MAC, 0x0800, &ipv4_udp(peer_endpoint(), gw_endpoint(), payload, 64, zero_checksum))
+    ethernet(
+        GW_OUTER_MAC,
+        PEER_MAC,
+        0x0800,
+        &ipv4_udp(peer_endpoint(), gw_endpoint(), payload, 64, zero_checksum),
+    )
 }
 
 #[test]
@@ -189,10 +273,16 @@ fn outer_frames_are_classified_by_the_rfc_rules() {
         other => panic!("{other:?}"),
     }
     // A zero IPv4 UDP checksum means "none" (RFC 768).
-    assert!(matches!(check(&datagram_frame(&[1; 8], true)), OuterFrame::WireGuard { .. }));
+    assert!(matches!(
+        check(&datagram_frame(&[1; 8], true)),
+        OuterFrame::WireGuard { .. }
+    ));
     // Every truncation is dropped or left to the stack, never read past.
     for cut in 0..good.len() {
-        assert!(!matches!(check(&good[..cut]), OuterFrame::WireGuard { .. }), "cut at {cut}");
+        assert!(
+            !matches!(check(&good[..cut]), OuterFrame::WireGuard { .. }),
+            "cut at {cut}"
+        );
     }
     // Ethernet padding after the IP packet is fine.
     let mut padded = good.clone();
@@ -210,7 +300,10 @@ fn outer_frames_are_classified_by_the_rfc_rules() {
     let mut flipped = good.clone();
     flipped[45] ^= 1;
     assert_eq!(check(&flipped), OuterFrame::Drop(OuterDrop::BadChecksum));
-    assert!(matches!(classify(&flipped, GW_OUTER_MAC, RxChecksum::Valid, &Ours), OuterFrame::WireGuard { .. }));
+    assert!(matches!(
+        classify(&flipped, GW_OUTER_MAC, RxChecksum::Valid, &Ours),
+        OuterFrame::WireGuard { .. }
+    ));
     // A bad IPv4 header checksum.
     let mut header = good.clone();
     header[24] ^= 0x10;
@@ -225,12 +318,26 @@ fn outer_frames_are_classified_by_the_rfc_rules() {
     refill_ipv4_checksum(&mut later);
     assert_eq!(check(&later), OuterFrame::Drop(OuterDrop::Fragment));
     // Other ports, other addresses, other MACs, ARP: the stack's.
-    let other_port = ethernet(GW_OUTER_MAC, PEER_MAC, 0x0800, &ipv4_udp(peer_endpoint(), SocketAddr::new(IpAddr::V4(GW_OUTER_IP), 53), &[0; 8], 64, false));
+    let other_port = ethernet(
+        GW_OUTER_MAC,
+        PEER_MAC,
+        0x0800,
+        &ipv4_udp(
+            peer_endpoint(),
+            SocketAddr::new(IpAddr::V4(GW_OUTER_IP), 53),
+            &[0; 8],
+            64,
+            false,
+        ),
+    );
     assert_eq!(check(&other_port), OuterFrame::Stack);
     let mut other_mac = good.clone();
     other_mac[0] = 0xff;
     assert_eq!(check(&other_mac), OuterFrame::Stack);
-    assert_eq!(check(&arp_reply(PEER_MAC, PEER_IP, GW_OUTER_MAC, GW_OUTER_IP)), OuterFrame::Stack);
+    assert_eq!(
+        check(&arp_reply(PEER_MAC, PEER_IP, GW_OUTER_MAC, GW_OUTER_IP)),
+        OuterFrame::Stack
+    );
 }
 
 fn refill_ipv4_checksum(frame: &mut [u8]) {
@@ -243,7 +350,12 @@ fn refill_ipv4_checksum(frame: &mut [u8]) {
 fn ipv6_outer_headers_verify_with_and_without_offload() {
     let from = SocketAddr::new("fd00::1".parse().unwrap(), LISTEN_PORT);
     let to = SocketAddr::new("fd00::2".parse().unwrap(), PEER_PORT);
-    let route = OuterRoute { from, to, src_mac: GW_OUTER_MAC, dst_mac: PEER_MAC };
+    let route = OuterRoute {
+        from,
+        to,
+        src_mac: GW_OUTER_MAC,
+        dst_mac: PEER_MAC,
+    };
     let message: Vec<u8> = (0..77u8).collect();
     for offload in [false, true] {
         let mut buffer = vec![0u8; 2048];
@@ -340,7 +452,11 @@ fn ten_thousand_random_frames_on_each_nic_break_nothing() {
     world.peer_sends(&numbered_packet(REMOTE_HOST, LAN_HOST, 1, 300, 64));
     world.lan_sends(&numbered_packet(LAN_HOST, REMOTE_HOST, 2, 300, 64));
     world.settle(100);
-    assert_eq!(world.at_lan_host.iter().filter(|p| p.len() == 300).count(), 1, "still forwarding to the LAN");
+    assert_eq!(
+        world.at_lan_host.iter().filter(|p| p.len() == 300).count(),
+        1,
+        "still forwarding to the LAN"
+    );
     assert_eq!(world.at_peer.len(), 1, "still forwarding to the peer");
 }
 
@@ -351,7 +467,13 @@ fn a_million_mutated_tunnel_frames_are_dropped_and_counted() {
     // Real transport-data frames from the peer, captured as the wire carries them.
     let mut originals = Vec::new();
     for seq in 0..16 {
-        world.peer_sends(&numbered_packet(REMOTE_HOST, LAN_HOST, seq, 64 + 90 * seq as usize, 64));
+        world.peer_sends(&numbered_packet(
+            REMOTE_HOST,
+            LAN_HOST,
+            seq,
+            64 + 90 * seq as usize,
+            64,
+        ));
         originals.push(world.gw.nics().0.peek_rx_last().expect("frame queued"));
     }
     world.settle(100);
@@ -383,8 +505,13 @@ fn a_million_mutated_tunnel_frames_are_dropped_and_counted() {
     // source, the IP TTL or identification field is harmless, but then the
     // replay window rejects the repeat): each one was dropped and counted
     // by the loop or the engine, or left to the stack.
-    assert!(world.at_lan_host.len() < 16, "{} mutated frames reached the LAN", world.at_lan_host.len());
-    let counted = (world.gw.engine().stats().total_dropped() - engine_before) + (world.gw.stats().dropped() - loop_before);
+    assert!(
+        world.at_lan_host.len() < 16,
+        "{} mutated frames reached the LAN",
+        world.at_lan_host.len()
+    );
+    let counted = (world.gw.engine().stats().total_dropped() - engine_before)
+        + (world.gw.stats().dropped() - loop_before);
     assert!(counted > mutated as u64 / 2, "only {counted} drops counted");
     world.at_lan_host.clear();
     world.peer_sends(&numbered_packet(REMOTE_HOST, LAN_HOST, 99, 300, 64));

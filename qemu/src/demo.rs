@@ -21,23 +21,42 @@ pub fn run(image: &Path) -> Result<(), String> {
     let config = network.file("gateway.conf");
     std::fs::write(&config, gateway_config(&gateway_keys, &peer_keys, ""))
         .map_err(|e| e.to_string())?;
-    println!("demo: starting wireguard-go as the WAN peer (tunnel address {})", addr::PEER_TUNNEL);
+    println!(
+        "demo: starting wireguard-go as the WAN peer (tunnel address {})",
+        addr::PEER_TUNNEL
+    );
     let peer = WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?;
     let kvm = crate::machine::kvm_boots(image);
     println!(
         "demo: booting the gateway image in QEMU ({}); its console follows",
-        if kvm { "KVM" } else { "TCG: KVM is missing or does not boot guests here" }
+        if kvm {
+            "KVM"
+        } else {
+            "TCG: KVM is missing or does not boot guests here"
+        }
     );
     let gateway = crate::topology::Gateway::boot_with(&network, image, &config, 64, true, kvm)?;
-    gateway.console.wait_for("gateway ready", Duration::from_secs(60))?;
+    gateway
+        .console
+        .wait_for("gateway ready", Duration::from_secs(60))?;
 
-    println!("\ndemo: ping from the LAN host {} through the tunnel to the peer {}", addr::LAN_HOST, addr::PEER_TUNNEL);
-    match network.lan.exec(&["ping", "-c", "3", "-W", "3", addr::PEER_TUNNEL]) {
+    println!(
+        "\ndemo: ping from the LAN host {} through the tunnel to the peer {}",
+        addr::LAN_HOST,
+        addr::PEER_TUNNEL
+    );
+    match network
+        .lan
+        .exec(&["ping", "-c", "3", "-W", "3", addr::PEER_TUNNEL])
+    {
         Ok(out) => print!("{out}"),
         Err(e) => println!("demo: ping failed: {e}"),
     }
     if let Ok(handshakes) = peer.show("latest-handshakes") {
-        println!("demo: wireguard-go's latest handshake with the gateway: {}", handshakes.trim());
+        println!(
+            "demo: wireguard-go's latest handshake with the gateway: {}",
+            handshakes.trim()
+        );
     }
     println!(
         "\nThe gateway keeps running. In another terminal, try:\n\

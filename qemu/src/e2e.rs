@@ -62,14 +62,25 @@ pub fn setup_on(image: &Path, options: &Options, cpu: &str) -> Result<Setup, Str
         config = config.replace(&format!("Endpoint = {}:51820\n", addr::WAN_HOST), "");
     }
     if let Some(mtu) = options.mtu {
-        config = config.replace("ListenPort = 51820\n", &format!("ListenPort = 51820\nMTU = {mtu}\n"));
+        config = config.replace(
+            "ListenPort = 51820\n",
+            &format!("ListenPort = 51820\nMTU = {mtu}\n"),
+        );
     }
     let config_file = network.file("gateway.conf");
     std::fs::write(&config_file, config).map_err(|e| e.to_string())?;
     let peer = WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?;
     let gateway = Gateway::boot_on(&network, image, &config_file, 64, false, "tcg", cpu)?;
-    gateway.console.wait_for("gateway ready", Duration::from_secs(60)).map_err(|e| format!("{e}\n{}", gateway.console.text()))?;
-    Ok(Setup { network, peer, gateway, gateway_keys })
+    gateway
+        .console
+        .wait_for("gateway ready", Duration::from_secs(60))
+        .map_err(|e| format!("{e}\n{}", gateway.console.text()))?;
+    Ok(Setup {
+        network,
+        peer,
+        gateway,
+        gateway_keys,
+    })
 }
 
 fn ping(ns: &str, target: &str, extra: &[&str]) -> Result<String, String> {
@@ -77,11 +88,17 @@ fn ping(ns: &str, target: &str, extra: &[&str]) -> Result<String, String> {
     args.extend_from_slice(extra);
     args.push(target);
     let out = in_ns(ns, &args)?;
-    Ok(out.lines().find(|l| l.contains("packets transmitted")).unwrap_or("").trim().to_string())
+    Ok(out
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or("")
+        .trim()
+        .to_string())
 }
 
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
 }
 
 /// Runs `wgate-nettool` in a namespace in the background.
@@ -121,7 +138,12 @@ fn tool(ns: &str, args: &[&str]) -> Result<String, String> {
 
 /// A TCP transfer from `src_ns` to a sink at `sink_addr` in `sink_ns`,
 /// compared by SHA-256. `during` runs while the data flows.
-fn transfer(src_ns: &str, sink_ns: &str, sink_addr: &str, during: impl FnOnce() -> Result<(), String>) -> Result<String, String> {
+fn transfer(
+    src_ns: &str,
+    sink_ns: &str,
+    sink_addr: &str,
+    during: impl FnOnce() -> Result<(), String>,
+) -> Result<String, String> {
     let bind = format!("{sink_addr}:5001");
     let sink = spawn_tool(sink_ns, &["tcp-sink", &bind, "--timeout", "240"])?;
     thread::sleep(Duration::from_millis(500));
@@ -134,15 +156,26 @@ fn transfer(src_ns: &str, sink_ns: &str, sink_addr: &str, during: impl FnOnce() 
     let seconds = started.elapsed().as_secs_f64();
     let (sent_line, received_line) = (
         sent.lines().find(|l| l.starts_with("sent")).unwrap_or(""),
-        received.lines().find(|l| l.starts_with("received")).unwrap_or(""),
+        received
+            .lines()
+            .find(|l| l.starts_with("received"))
+            .unwrap_or(""),
     );
-    match (field(sent_line, "sha256"), field(received_line, "sha256"), field(received_line, "bytes")) {
-        (Some(sent_hash), Some(received_hash), Some(count)) if sent_hash == received_hash && count == bytes => Ok(format!(
-            "{} MB arrived intact (sha256 {}...), {:.1} Mbit/s",
-            TRANSFER_BYTES / 1_000_000,
-            sent_hash.get(..16).unwrap_or(sent_hash),
-            TRANSFER_BYTES as f64 * 8.0 / seconds / 1e6
-        )),
+    match (
+        field(sent_line, "sha256"),
+        field(received_line, "sha256"),
+        field(received_line, "bytes"),
+    ) {
+        (Some(sent_hash), Some(received_hash), Some(count))
+            if sent_hash == received_hash && count == bytes =>
+        {
+            Ok(format!(
+                "{} MB arrived intact (sha256 {}...), {:.1} Mbit/s",
+                TRANSFER_BYTES / 1_000_000,
+                sent_hash.get(..16).unwrap_or(sent_hash),
+                TRANSFER_BYTES as f64 * 8.0 / seconds / 1e6
+            ))
+        }
         _ => Err(format!("sent `{sent_line}`, received `{received_line}`")),
     }
 }
@@ -155,7 +188,15 @@ const LOW_ORDER_PEER: &str = "\n[Peer]\nPublicKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAA
 /// The checks that share one booted gateway whose configuration knows the
 /// peer's endpoint: the gateway starts the handshake.
 pub fn tunnel_checks(image: &Path) -> Vec<Check> {
-    let setup = match setup(image, &Options { tag: "e2e", gateway_knows_endpoint: true, extra_peer_lines: LOW_ORDER_PEER, mtu: None }) {
+    let setup = match setup(
+        image,
+        &Options {
+            tag: "e2e",
+            gateway_knows_endpoint: true,
+            extra_peer_lines: LOW_ORDER_PEER,
+            mtu: None,
+        },
+    ) {
         Ok(setup) => setup,
         Err(why) => return vec![("gateway-boots-with-two-nics".into(), Err(why))],
     };
@@ -163,26 +204,47 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
     let wan = setup.network.wan.name.clone();
     let mut checks: Vec<Check> = Vec::new();
 
-    checks.push(("handshake-when-gateway-initiates".into(), (|| {
-        let result = ping(&lan, addr::PEER_TUNNEL, &[]).map_err(|e| format!("{e}\n--- gateway console ---\n{}", setup.gateway.console.text()))?;
-        setup.gateway.console.wait_for("handshake completed", Duration::from_secs(5))?;
-        let handshakes = setup.peer.show("latest-handshakes")?;
-        let stamp: u64 = handshakes.split_whitespace().nth(1).and_then(|t| t.parse().ok()).unwrap_or(0);
-        if stamp == 0 {
-            return Err(format!("wireguard-go shows no handshake: {handshakes}"));
-        }
-        Ok(format!("LAN host's first ping started it; {result}"))
-    })()));
-    checks.push(("ping-ipv4-both-ways".into(), (|| {
-        let out = ping(&lan, addr::PEER_TUNNEL, &[])?;
-        let back = ping(&wan, addr::LAN_HOST, &[])?;
-        Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
-    })()));
-    checks.push(("ping-ipv6-both-ways".into(), (|| {
-        let out = ping(&lan, addr::PEER_TUNNEL6, &[])?;
-        let back = ping(&wan, addr::LAN_HOST6, &[])?;
-        Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
-    })()));
+    checks.push((
+        "handshake-when-gateway-initiates".into(),
+        (|| {
+            let result = ping(&lan, addr::PEER_TUNNEL, &[]).map_err(|e| {
+                format!(
+                    "{e}\n--- gateway console ---\n{}",
+                    setup.gateway.console.text()
+                )
+            })?;
+            setup
+                .gateway
+                .console
+                .wait_for("handshake completed", Duration::from_secs(5))?;
+            let handshakes = setup.peer.show("latest-handshakes")?;
+            let stamp: u64 = handshakes
+                .split_whitespace()
+                .nth(1)
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            if stamp == 0 {
+                return Err(format!("wireguard-go shows no handshake: {handshakes}"));
+            }
+            Ok(format!("LAN host's first ping started it; {result}"))
+        })(),
+    ));
+    checks.push((
+        "ping-ipv4-both-ways".into(),
+        (|| {
+            let out = ping(&lan, addr::PEER_TUNNEL, &[])?;
+            let back = ping(&wan, addr::LAN_HOST, &[])?;
+            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
+        })(),
+    ));
+    checks.push((
+        "ping-ipv6-both-ways".into(),
+        (|| {
+            let out = ping(&lan, addr::PEER_TUNNEL6, &[])?;
+            let back = ping(&wan, addr::LAN_HOST6, &[])?;
+            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
+        })(),
+    ));
     checks.push(("icmp-errors-for-no-route-and-too-big".into(), (|| {
         // Linux's ping prints the ICMP errors it receives.
         let unroutable = in_ns(&lan, &["ping", "-c", "1", "-W", "2", "10.123.0.1"]).err().unwrap_or_default();
@@ -218,18 +280,34 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
         }
         Ok(format!("gateway warned `{}` and sent nothing to 192.0.2.77 in 4 s while the LAN pinged 10.9.0.5", warning.trim()))
     })()));
-    checks.push(("tcp-50mb-lan-to-peer".into(), transfer(&lan, &wan, addr::PEER_TUNNEL, || Ok(()))));
-    checks.push(("tcp-50mb-peer-to-lan-while-peer-roams".into(), (|| {
-        // Early enough that the transfer (50 MB: about 1.5 s at today's
-        // 250-300 Mbit/s under TCG) is still running: the new port must be
-        // learned from the data packets themselves.
-        let detail = transfer(&wan, &lan, addr::LAN_HOST, || {
-            thread::sleep(Duration::from_millis(300));
-            setup.network.wan.exec(&["wg", "set", "wg0", "listen-port", "51999"]).map(|_| ())
-        })?;
-        let roamed = setup.gateway.console.wait_for("endpoint 192.0.2.2:51999", Duration::from_secs(5))?;
-        Ok(format!("{detail}; peer moved to port 51999 mid-transfer, gateway logged `{}`", roamed.trim()))
-    })()));
+    checks.push((
+        "tcp-50mb-lan-to-peer".into(),
+        transfer(&lan, &wan, addr::PEER_TUNNEL, || Ok(())),
+    ));
+    checks.push((
+        "tcp-50mb-peer-to-lan-while-peer-roams".into(),
+        (|| {
+            // Early enough that the transfer (50 MB: about 1.5 s at today's
+            // 250-300 Mbit/s under TCG) is still running: the new port must be
+            // learned from the data packets themselves.
+            let detail = transfer(&wan, &lan, addr::LAN_HOST, || {
+                thread::sleep(Duration::from_millis(300));
+                setup
+                    .network
+                    .wan
+                    .exec(&["wg", "set", "wg0", "listen-port", "51999"])
+                    .map(|_| ())
+            })?;
+            let roamed = setup
+                .gateway
+                .console
+                .wait_for("endpoint 192.0.2.2:51999", Duration::from_secs(5))?;
+            Ok(format!(
+                "{detail}; peer moved to port 51999 mid-transfer, gateway logged `{}`",
+                roamed.trim()
+            ))
+        })(),
+    ));
     checks.push(("spoofed-inner-source-never-reaches-lan".into(), (|| {
         setup.network.wan.ip(&["addr", "add", "10.250.0.1/32", "dev", "wg0"])?;
         let listener = spawn_tool(&lan, &["udp-listen", "192.168.77.2:6000", "4"])?;
@@ -246,17 +324,26 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
         Ok("3 packets from 10.250.0.1 (outside AllowedIPs) dropped, the control packet delivered".into())
     })()));
     checks.push(("replayed-data-packet-dropped".into(), replay_check(&setup)));
-    checks.push(("answers-ping-after-10000-random-datagrams".into(), (|| {
-        let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
-        let sent = tool(&wan, &["udp-flood", &endpoint, "10000", "--seed", "3"])?;
-        let outer = ping(&wan, addr::GATEWAY_OUTER, &[])?;
-        let tunnel = ping(&lan, addr::PEER_TUNNEL, &[])?;
-        let console = setup.gateway.console.text();
-        if let Some(line) = console.lines().find(|l| l.contains("EXCEPTION") || l.contains("panicked")) {
-            return Err(line.to_string());
-        }
-        Ok(format!("{}; outer ping: {outer}; tunnel ping: {tunnel}", sent.trim()))
-    })()));
+    checks.push((
+        "answers-ping-after-10000-random-datagrams".into(),
+        (|| {
+            let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
+            let sent = tool(&wan, &["udp-flood", &endpoint, "10000", "--seed", "3"])?;
+            let outer = ping(&wan, addr::GATEWAY_OUTER, &[])?;
+            let tunnel = ping(&lan, addr::PEER_TUNNEL, &[])?;
+            let console = setup.gateway.console.text();
+            if let Some(line) = console
+                .lines()
+                .find(|l| l.contains("EXCEPTION") || l.contains("panicked"))
+            {
+                return Err(line.to_string());
+            }
+            Ok(format!(
+                "{}; outer ping: {outer}; tunnel ping: {tunnel}",
+                sent.trim()
+            ))
+        })(),
+    ));
     checks
 }
 
@@ -269,7 +356,17 @@ fn replay_check(setup: &Setup) -> Result<String, String> {
     let listener = spawn_tool(lan, &["udp-listen", "192.168.77.2:6001", "6"])?;
     let mut tcpdump = crate::topology::Process {
         child: Command::new("ip")
-            .args(["netns", "exec", wan, "tcpdump", "-i", "eth0", "-U", "-w", path(&capture)])
+            .args([
+                "netns",
+                "exec",
+                wan,
+                "tcpdump",
+                "-i",
+                "eth0",
+                "-U",
+                "-w",
+                path(&capture),
+            ])
             .args(["udp and dst port 51820 and greater 100"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -277,18 +374,44 @@ fn replay_check(setup: &Setup) -> Result<String, String> {
             .map_err(|e| format!("cannot start tcpdump: {e}"))?,
     };
     thread::sleep(Duration::from_millis(1500));
-    tool(wan, &["udp-send", "192.168.77.2:6001", "replay-me-once", "--bind", "10.99.0.2:0"])?;
+    tool(
+        wan,
+        &[
+            "udp-send",
+            "192.168.77.2:6001",
+            "replay-me-once",
+            "--bind",
+            "10.99.0.2:0",
+        ],
+    )?;
     thread::sleep(Duration::from_millis(1000));
     // SIGTERM makes tcpdump flush and close the capture file.
-    let _ = Command::new("kill").arg(tcpdump.child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg(tcpdump.child.id().to_string())
+        .status();
     let _ = tcpdump.child.wait();
-    let hex = tool(wan, &["pcap-extract", path(&capture), "--udp-dst-port", "51820", "--min-len", "64"])?;
+    let hex = tool(
+        wan,
+        &[
+            "pcap-extract",
+            path(&capture),
+            "--udp-dst-port",
+            "51820",
+            "--min-len",
+            "64",
+        ],
+    )?;
     let hex = hex.trim();
     if !hex.starts_with("04000000") {
-        return Err(format!("captured datagram is not a WireGuard data packet: {hex}"));
+        return Err(format!(
+            "captured datagram is not a WireGuard data packet: {hex}"
+        ));
     }
     let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
-    tool(wan, &["udp-send-hex", &endpoint, hex, "--bind", "192.0.2.2:40000"])?;
+    tool(
+        wan,
+        &["udp-send-hex", &endpoint, hex, "--bind", "192.0.2.2:40000"],
+    )?;
     let heard = finish_tool(listener)?;
     let count = heard
         .lines()
@@ -297,7 +420,10 @@ fn replay_check(setup: &Setup) -> Result<String, String> {
         .and_then(|n| n.parse::<u32>().ok())
         .unwrap_or(0);
     match count {
-        1 => Ok(format!("captured a {}-byte data packet, replayed it: delivered once, replay dropped", hex.len() / 2)),
+        1 => Ok(format!(
+            "captured a {}-byte data packet, replayed it: delivered once, replay dropped",
+            hex.len() / 2
+        )),
         n => Err(format!("the packet was delivered {n} times: {heard}")),
     }
 }
@@ -307,11 +433,28 @@ fn replay_check(setup: &Setup) -> Result<String, String> {
 pub fn peer_initiates(image: &Path) -> Check {
     let name = "handshake-when-peer-initiates".to_string();
     let result = (|| {
-        let setup = setup(image, &Options { tag: "e2p", gateway_knows_endpoint: false, extra_peer_lines: "", mtu: None })?;
+        let setup = setup(
+            image,
+            &Options {
+                tag: "e2p",
+                gateway_knows_endpoint: false,
+                extra_peer_lines: "",
+                mtu: None,
+            },
+        )?;
         let out = ping(&setup.network.wan.name, addr::LAN_HOST, &[])?;
-        setup.gateway.console.wait_for("handshake completed", Duration::from_secs(5))?;
-        let endpoint = setup.gateway.console.wait_for("endpoint 192.0.2.2:51820", Duration::from_secs(5))?;
-        Ok(format!("peer->LAN ping: {out}; gateway learned `{}`", endpoint.trim()))
+        setup
+            .gateway
+            .console
+            .wait_for("handshake completed", Duration::from_secs(5))?;
+        let endpoint = setup
+            .gateway
+            .console
+            .wait_for("endpoint 192.0.2.2:51820", Duration::from_secs(5))?;
+        Ok(format!(
+            "peer->LAN ping: {out}; gateway learned `{}`",
+            endpoint.trim()
+        ))
     })();
     (name, result)
 }
@@ -322,7 +465,15 @@ pub fn peer_initiates(image: &Path) -> Check {
 pub fn padding_capped_by_mtu(image: &Path) -> Check {
     let name = "padding-capped-by-tunnel-mtu".to_string();
     let result = (|| {
-        let setup = setup(image, &Options { tag: "e2m", gateway_knows_endpoint: true, extra_peer_lines: "", mtu: Some(1299) })?;
+        let setup = setup(
+            image,
+            &Options {
+                tag: "e2m",
+                gateway_knows_endpoint: true,
+                extra_peer_lines: "",
+                mtu: Some(1299),
+            },
+        )?;
         let network = &setup.network;
         network.gw.ip(&["link", "set", "vo", "mtu", "1359"])?;
         network.wan.ip(&["link", "set", "eth0", "mtu", "1359"])?;
@@ -344,14 +495,21 @@ pub fn endpoint_inside_tunnel(image: &Path) -> Check {
         let network = Network::new("e2l")?;
         let gateway_keys = KeyPair::generate()?;
         let peer_keys = KeyPair::generate()?;
-        let config = gateway_config(&gateway_keys, &peer_keys, "")
-            .replace(&format!("Endpoint = {}:51820", addr::WAN_HOST), &format!("Endpoint = {}:51820", addr::PEER_TUNNEL));
+        let config = gateway_config(&gateway_keys, &peer_keys, "").replace(
+            &format!("Endpoint = {}:51820", addr::WAN_HOST),
+            &format!("Endpoint = {}:51820", addr::PEER_TUNNEL),
+        );
         let file = network.file("gateway.conf");
         std::fs::write(&file, config).map_err(|e| e.to_string())?;
         let gateway = Gateway::boot(&network, image, &file, 64, false)?;
-        gateway.console.wait_for("gateway ready", Duration::from_secs(60))?;
+        gateway
+            .console
+            .wait_for("gateway ready", Duration::from_secs(60))?;
         let before = link_tx_packets(&network, "vo")?;
-        let _ = in_ns(&network.lan.name, &["ping", "-c", "5", "-i", "0.2", "-W", "1", addr::PEER_TUNNEL]);
+        let _ = in_ns(
+            &network.lan.name,
+            &["ping", "-c", "5", "-i", "0.2", "-W", "1", addr::PEER_TUNNEL],
+        );
         thread::sleep(Duration::from_secs(1));
         let after = link_tx_packets(&network, "vo")?;
         ping(&network.lan.name, addr::GATEWAY_INNER, &[])?;
@@ -365,7 +523,9 @@ pub fn endpoint_inside_tunnel(image: &Path) -> Check {
         if sent > 50 {
             return Err(format!("{sent} frames left the outer NIC in 2 s: a loop"));
         }
-        Ok(format!("still answers on both NICs; {sent} frames on the outer link, no loop"))
+        Ok(format!(
+            "still answers on both NICs; {sent} frames on the outer link, no loop"
+        ))
     })();
     (name, result)
 }
@@ -374,7 +534,9 @@ pub fn endpoint_inside_tunnel(image: &Path) -> Check {
 /// host's /sys shows only the host's own devices).
 fn link_tx_packets(network: &Network, dev: &str) -> Result<u64, String> {
     let out = network.gw.ip(&["-s", "link", "show", dev])?;
-    let mut lines = out.lines().skip_while(|l| !l.trim_start().starts_with("TX:"));
+    let mut lines = out
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("TX:"));
     lines.next();
     lines
         .next()
@@ -412,28 +574,64 @@ fn behind_nat(image: &Path, keepalive: bool) -> Result<String, String> {
     // The WAN namespace becomes the NAT: inside 192.0.2.2 (the gateway's
     // default router), outside 198.51.100.1 towards the peer.
     let nat = &network.wan;
-    nat.ip(&["link", "add", "natout", "type", "veth", "peer", "name", "eth0", "netns", &peer_ns.name])?;
+    nat.ip(&[
+        "link",
+        "add",
+        "natout",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        &peer_ns.name,
+    ])?;
     nat.ip(&["addr", "add", "198.51.100.1/24", "dev", "natout"])?;
     nat.ip(&["link", "set", "natout", "up"])?;
     peer_ns.ip(&["addr", "add", "198.51.100.2/24", "dev", "eth0"])?;
     peer_ns.ip(&["link", "set", "eth0", "up"])?;
     nat.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
     nat.exec(&["sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout=2"])?;
-    nat.exec(&["sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout_stream=2"])?;
+    nat.exec(&[
+        "sysctl",
+        "-qw",
+        "net.netfilter.nf_conntrack_udp_timeout_stream=2",
+    ])?;
     nat.exec(&["nft", "add table ip nat; add chain ip nat post { type nat hook postrouting priority 100; }; add rule ip nat post oifname natout masquerade"])?;
     let gateway_keys = KeyPair::generate()?;
     let peer_keys = KeyPair::generate()?;
-    let extra = if keepalive { "PersistentKeepalive = 1\n" } else { "" };
+    let extra = if keepalive {
+        "PersistentKeepalive = 1\n"
+    } else {
+        ""
+    };
     let config = gateway_config(&gateway_keys, &peer_keys, extra)
-        .replace(&format!("Endpoint = {}:51820", addr::WAN_HOST), "Endpoint = 198.51.100.2:51820")
-        .replace("Address = 192.0.2.1/24\n", "Address = 192.0.2.1/24\nGateway = 192.0.2.2\n");
+        .replace(
+            &format!("Endpoint = {}:51820", addr::WAN_HOST),
+            "Endpoint = 198.51.100.2:51820",
+        )
+        .replace(
+            "Address = 192.0.2.1/24\n",
+            "Address = 192.0.2.1/24\nGateway = 192.0.2.2\n",
+        );
     let file = network.file("gateway.conf");
     std::fs::write(&file, config).map_err(|e| e.to_string())?;
-    let _peer = WireguardGo::start_in(&peer_ns, &network.dir, &peer_keys, &gateway_keys.public, 51820, None)?;
+    let _peer = WireguardGo::start_in(
+        &peer_ns,
+        &network.dir,
+        &peer_keys,
+        &gateway_keys.public,
+        51820,
+        None,
+    )?;
     let gateway = Gateway::boot(&network, image, &file, 64, false)?;
-    gateway.console.wait_for("gateway ready", Duration::from_secs(60))?;
+    gateway
+        .console
+        .wait_for("gateway ready", Duration::from_secs(60))?;
     let _ = ping(&network.lan.name, addr::PEER_TUNNEL, &[]);
-    gateway.console.wait_for("handshake completed", Duration::from_secs(15))?;
+    gateway
+        .console
+        .wait_for("handshake completed", Duration::from_secs(15))?;
     thread::sleep(Duration::from_secs(6));
     ping(&peer_ns.name, addr::LAN_HOST, &[])
 }
@@ -446,14 +644,27 @@ pub fn outer_dhcp(image: &Path) -> Check {
         let network = Network::new("e2d")?;
         let gateway_keys = KeyPair::generate()?;
         let peer_keys = KeyPair::generate()?;
-        let config = gateway_config(&gateway_keys, &peer_keys, "").replace("Address = 192.0.2.1/24\n", "Address = dhcp\n");
+        let config = gateway_config(&gateway_keys, &peer_keys, "")
+            .replace("Address = 192.0.2.1/24\n", "Address = dhcp\n");
         let file = network.file("gateway.conf");
         std::fs::write(&file, config).map_err(|e| e.to_string())?;
         let leases = network.file("dnsmasq.leases");
         let _dhcp = crate::topology::Process {
             child: Command::new("ip")
-                .args(["netns", "exec", &network.wan.name, "dnsmasq", "--no-daemon", "--conf-file=/dev/null"])
-                .args(["--port=0", "--interface=eth0", "--bind-interfaces", "--user=root"])
+                .args([
+                    "netns",
+                    "exec",
+                    &network.wan.name,
+                    "dnsmasq",
+                    "--no-daemon",
+                    "--conf-file=/dev/null",
+                ])
+                .args([
+                    "--port=0",
+                    "--interface=eth0",
+                    "--bind-interfaces",
+                    "--user=root",
+                ])
                 .args(["--dhcp-range=192.0.2.100,192.0.2.100,255.255.255.0,1h"])
                 .arg(format!("--dhcp-leasefile={}", path(&leases)))
                 .stdout(Stdio::null())
@@ -461,17 +672,30 @@ pub fn outer_dhcp(image: &Path) -> Check {
                 .spawn()
                 .map_err(|e| format!("cannot start dnsmasq: {e}"))?,
         };
-        let peer = WireguardGo::start_in(&network.wan, &network.dir, &peer_keys, &gateway_keys.public, 51820, None)?;
+        let peer = WireguardGo::start_in(
+            &network.wan,
+            &network.dir,
+            &peer_keys,
+            &gateway_keys.public,
+            51820,
+            None,
+        )?;
         let gateway = Gateway::boot(&network, image, &file, 64, false)?;
-        gateway.console.wait_for("gateway ready", Duration::from_secs(60))?;
-        let lease = gateway.console.wait_for("dhcp: address", Duration::from_secs(20))?;
+        gateway
+            .console
+            .wait_for("gateway ready", Duration::from_secs(60))?;
+        let lease = gateway
+            .console
+            .wait_for("dhcp: address", Duration::from_secs(20))?;
         if !lease.contains("192.0.2.100/24") {
             return Err(format!("unexpected lease: {lease}"));
         }
         let out = ping(&network.lan.name, addr::PEER_TUNNEL, &[])?;
         let endpoint = peer.show("endpoints")?;
         if !endpoint.contains("192.0.2.100:51820") {
-            return Err(format!("wireguard-go did not see the gateway at its leased address: {endpoint}"));
+            return Err(format!(
+                "wireguard-go did not see the gateway at its leased address: {endpoint}"
+            ));
         }
         Ok(format!("leased 192.0.2.100 from dnsmasq; LAN->peer {out}"))
     })();
@@ -494,15 +718,20 @@ pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
         let result = (|| {
             let keys = KeyPair::generate()?;
             let peer = KeyPair::generate()?;
-            let text = template.replace("{key}", &keys.private).replace("{pub}", &peer.public);
+            let text = template
+                .replace("{key}", &keys.private)
+                .replace("{pub}", &peer.public);
             let file = work_dir.join(file_name);
             std::fs::write(&file, &text).map_err(|e| e.to_string())?;
-            let mut machine = crate::machine::Machine::kernel(image, &format!("config={file_name}"));
+            let mut machine =
+                crate::machine::Machine::kernel(image, &format!("config={file_name}"));
             if let crate::machine::BootMedium::Kernel { initrd, .. } = &mut machine.medium {
                 *initrd = Some(file.clone());
             }
             let t = machine
-                .run(Duration::from_secs(30), |l| l.contains("nothing is forwarded"))
+                .run(Duration::from_secs(30), |l| {
+                    l.contains("nothing is forwarded")
+                })
                 .map_err(|e| e.to_string())?;
             let (_, line) = t
                 .find("gateway refused to start")

@@ -4,9 +4,9 @@
 //! asserted.
 
 use crate::e2e::{setup_on, Options};
-use crate::stages::StageLine;
 use crate::machine::Machine;
-use crate::topology::{addr, in_ns, Gateway, KeyPair, Network, WireguardGo, gateway_config};
+use crate::stages::StageLine;
+use crate::topology::{addr, gateway_config, in_ns, Gateway, KeyPair, Network, WireguardGo};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -27,7 +27,12 @@ fn iperf_server(ns: &str, addr: &str) -> Result<crate::topology::Process, String
 }
 
 /// Runs an iperf3 client with `args` against a one-shot server; returns its output.
-fn iperf_run(client_ns: &str, server_ns: &str, server_addr: &str, args: &[&str]) -> Result<String, String> {
+fn iperf_run(
+    client_ns: &str,
+    server_ns: &str,
+    server_addr: &str,
+    args: &[&str],
+) -> Result<String, String> {
     let mut server = iperf_server(server_ns, server_addr)?;
     let mut command = vec!["iperf3", "-c", server_addr, "-f", "m"];
     command.extend_from_slice(args);
@@ -37,21 +42,40 @@ fn iperf_run(client_ns: &str, server_ns: &str, server_addr: &str, args: &[&str])
 }
 
 fn iperf(client_ns: &str, server_ns: &str, server_addr: &str, seconds: u32) -> Result<f64, String> {
-    let out = iperf_run(client_ns, server_ns, server_addr, &["-t", &seconds.to_string()])?;
+    let out = iperf_run(
+        client_ns,
+        server_ns,
+        server_addr,
+        &["-t", &seconds.to_string()],
+    )?;
     out.lines()
         .filter(|l| l.contains("receiver"))
         .find_map(|l| {
             let words: Vec<&str> = l.split_whitespace().collect();
-            words.iter().position(|w| *w == "Mbits/sec").and_then(|i| words[i - 1].parse().ok())
+            words
+                .iter()
+                .position(|w| *w == "Mbits/sec")
+                .and_then(|i| words[i - 1].parse().ok())
         })
         .ok_or_else(|| format!("no iperf3 result in: {out}"))
 }
 
 /// UDP packets per second received through the tunnel, with `len`-byte
 /// payloads offered as fast as iperf3 can send them.
-fn udp_pps(client_ns: &str, server_ns: &str, server_addr: &str, len: u32, seconds: u32) -> Result<f64, String> {
+fn udp_pps(
+    client_ns: &str,
+    server_ns: &str,
+    server_addr: &str,
+    len: u32,
+    seconds: u32,
+) -> Result<f64, String> {
     let (secs, len) = (seconds.to_string(), len.to_string());
-    let out = iperf_run(client_ns, server_ns, server_addr, &["-u", "-l", &len, "-b", "0", "-t", &secs])?;
+    let out = iperf_run(
+        client_ns,
+        server_ns,
+        server_addr,
+        &["-u", "-l", &len, "-b", "0", "-t", &secs],
+    )?;
     // `[  5]   0.00-5.00   sec  ...  0.010 ms  1000/50000 (2%)  receiver`
     out.lines()
         .filter(|l| l.contains("receiver"))
@@ -60,7 +84,9 @@ fn udp_pps(client_ns: &str, server_ns: &str, server_addr: &str, len: u32, second
             let span = words.iter().find(|w| w.contains('-') && w.contains('.'))?;
             let (from, to) = span.split_once('-')?;
             let elapsed = to.parse::<f64>().ok()? - from.parse::<f64>().ok()?;
-            let counts = words.iter().find(|w| w.contains('/') && !w.contains("sec"))?;
+            let counts = words
+                .iter()
+                .find(|w| w.contains('/') && !w.contains("sec"))?;
             let (lost, total) = counts.split_once('/')?;
             let received = total.parse::<f64>().ok()? - lost.parse::<f64>().ok()?;
             Some(received / elapsed)
@@ -84,16 +110,33 @@ fn median(values: &mut [f64]) -> f64 {
 
 /// Throughput, small packets, latency and the stage table on one TCG CPU model.
 fn tunnel_figures(image: &Path, cpu: &str) -> Result<(), String> {
-    let s = setup_on(image, &Options { tag: "bench", gateway_knows_endpoint: true, extra_peer_lines: "", mtu: None }, cpu)?;
+    let s = setup_on(
+        image,
+        &Options {
+            tag: "bench",
+            gateway_knows_endpoint: true,
+            extra_peer_lines: "",
+            mtu: None,
+        },
+        cpu,
+    )?;
     let (lan, wan) = (s.network.lan.name.clone(), s.network.wan.name.clone());
     in_ns(&lan, &["ping", "-c", "2", "-W", "3", addr::PEER_TUNNEL])?;
-    println!("TCG -cpu {cpu}: ping RTT LAN host -> gateway -> peer: {}", ping_rtt(&lan, addr::PEER_TUNNEL)?);
-    println!("TCG -cpu {cpu}: ping RTT LAN host -> gateway itself (no tunnel): {}", ping_rtt(&lan, addr::GATEWAY_INNER)?);
+    println!(
+        "TCG -cpu {cpu}: ping RTT LAN host -> gateway -> peer: {}",
+        ping_rtt(&lan, addr::PEER_TUNNEL)?
+    );
+    println!(
+        "TCG -cpu {cpu}: ping RTT LAN host -> gateway itself (no tunnel): {}",
+        ping_rtt(&lan, addr::GATEWAY_INNER)?
+    );
     if std::env::var_os("WGATE_BENCH_PING_ONLY").is_some() {
         return Ok(());
     }
-    let runs: [(&str, &str, &str, &str); 2] =
-        [("LAN -> peer", &lan, &wan, addr::PEER_TUNNEL), ("peer -> LAN", &wan, &lan, addr::LAN_HOST)];
+    let runs: [(&str, &str, &str, &str); 2] = [
+        ("LAN -> peer", &lan, &wan, addr::PEER_TUNNEL),
+        ("peer -> LAN", &wan, &lan, addr::LAN_HOST),
+    ];
     for (label, client, server, target) in runs {
         let before = stage_line(&s.gateway.console, &lan);
         let mut rates = Vec::new();
@@ -104,25 +147,52 @@ fn tunnel_figures(image: &Path, cpu: &str) -> Result<(), String> {
         println!(
             "TCG -cpu {cpu}: iperf3 TCP {label}: {:.1} Mbit/s (median of 3: {})",
             median(&mut rates.clone()),
-            rates.iter().map(|r| format!("{r:.1}")).collect::<Vec<_>>().join(", ")
+            rates
+                .iter()
+                .map(|r| format!("{r:.1}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         match (before, after) {
-            (Some(b), Some(a)) => print!("  stage table for those 3 runs (the image's TSC cycles):\n{}", a.since(&b).table()),
+            (Some(b), Some(a)) => print!(
+                "  stage table for those 3 runs (the image's TSC cycles):\n{}",
+                a.since(&b).table()
+            ),
             _ => println!("  (this image prints no stage cycles)"),
         }
     }
     for (label, client, server, target) in runs {
         let pps = udp_pps(client, server, target, 64, 5)?;
-        println!("TCG -cpu {cpu}: UDP, 64-byte payloads, {label}: {:.0} packets/s received", pps);
+        println!(
+            "TCG -cpu {cpu}: UDP, 64-byte payloads, {label}: {:.0} packets/s received",
+            pps
+        );
     }
-    let dropped = s.gateway.console.text().lines().rev().find(|l| l.contains("dropped so far")).map(str::to_string);
-    println!("TCG -cpu {cpu}: drop counters after the runs: {}", dropped.as_deref().unwrap_or("none printed (nothing dropped)"));
+    let dropped = s
+        .gateway
+        .console
+        .text()
+        .lines()
+        .rev()
+        .find(|l| l.contains("dropped so far"))
+        .map(str::to_string);
+    println!(
+        "TCG -cpu {cpu}: drop counters after the runs: {}",
+        dropped
+            .as_deref()
+            .unwrap_or("none printed (nothing dropped)")
+    );
     Ok(())
 }
 
 fn ping_rtt(ns: &str, target: &str) -> Result<String, String> {
     let out = in_ns(ns, &["ping", "-c", "20", "-i", "0.2", "-W", "2", target])?;
-    Ok(out.lines().find(|l| l.contains("rtt")).unwrap_or("").trim().to_string())
+    Ok(out
+        .lines()
+        .find(|l| l.contains("rtt"))
+        .unwrap_or("")
+        .trim()
+        .to_string())
 }
 
 /// Seconds from starting QEMU to the first ping answered through the tunnel.
@@ -131,12 +201,18 @@ fn time_to_first_ping(image: &Path) -> Result<f64, String> {
     let gateway_keys = KeyPair::generate()?;
     let peer_keys = KeyPair::generate()?;
     let config = network.file("gateway.conf");
-    std::fs::write(&config, gateway_config(&gateway_keys, &peer_keys, "")).map_err(|e| e.to_string())?;
+    std::fs::write(&config, gateway_config(&gateway_keys, &peer_keys, ""))
+        .map_err(|e| e.to_string())?;
     let _peer = WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?;
     let started = Instant::now();
     let _gateway = Gateway::boot(&network, image, &config, 64, false)?;
     while started.elapsed() < Duration::from_secs(60) {
-        if in_ns(&network.lan.name, &["ping", "-c", "1", "-W", "1", addr::PEER_TUNNEL]).is_ok() {
+        if in_ns(
+            &network.lan.name,
+            &["ping", "-c", "1", "-W", "1", addr::PEER_TUNNEL],
+        )
+        .is_ok()
+        {
             return Ok(started.elapsed().as_secs_f64());
         }
     }
@@ -150,11 +226,18 @@ fn forwards_with(image: &Path, mib: u32) -> bool {
         let gateway_keys = KeyPair::generate()?;
         let peer_keys = KeyPair::generate()?;
         let config = network.file("gateway.conf");
-        std::fs::write(&config, gateway_config(&gateway_keys, &peer_keys, "")).map_err(|e| e.to_string())?;
+        std::fs::write(&config, gateway_config(&gateway_keys, &peer_keys, ""))
+            .map_err(|e| e.to_string())?;
         let _peer = WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?;
         let gateway = Gateway::boot(&network, image, &config, mib, false)?;
-        gateway.console.wait_for("gateway ready", Duration::from_secs(30))?;
-        in_ns(&network.lan.name, &["ping", "-c", "2", "-W", "3", addr::PEER_TUNNEL]).map(|_| ())
+        gateway
+            .console
+            .wait_for("gateway ready", Duration::from_secs(30))?;
+        in_ns(
+            &network.lan.name,
+            &["ping", "-c", "2", "-W", "3", addr::PEER_TUNNEL],
+        )
+        .map(|_| ())
     };
     attempt().is_ok()
 }
@@ -163,7 +246,16 @@ fn forwards_with(image: &Path, mib: u32) -> bool {
 /// peers, applying 130,560 allowed IPs, and forwarding while `wg show` runs
 /// in a loop.
 fn uapi_figures(image: &Path) -> Result<(), String> {
-    let s = setup_on(image, &Options { tag: "bapi", gateway_knows_endpoint: true, extra_peer_lines: "", mtu: None }, "max")?;
+    let s = setup_on(
+        image,
+        &Options {
+            tag: "bapi",
+            gateway_knows_endpoint: true,
+            extra_peer_lines: "",
+            mtu: None,
+        },
+        "max",
+    )?;
     let (lan, wan) = (s.network.lan.name.clone(), s.network.wan.name.clone());
     let name = s.gateway.interface.clone();
     in_ns(&lan, &["ping", "-c", "2", "-W", "3", addr::PEER_TUNNEL])?;
@@ -194,7 +286,8 @@ fn uapi_figures(image: &Path) -> Result<(), String> {
     }
     let file = s.network.file("thousand.conf");
     std::fs::write(&file, conf).map_err(|e| e.to_string())?;
-    s.gateway.wg(&["addconf", &name, crate::topology::path(&file)])?;
+    s.gateway
+        .wg(&["addconf", &name, crate::topology::path(&file)])?;
     let started = Instant::now();
     let show = s.gateway.wg(&["show", &name, "dump"])?;
     println!(
@@ -204,15 +297,21 @@ fn uapi_figures(image: &Path) -> Result<(), String> {
     );
     let keys = crate::topology::KeyPair::generate()?;
     let mut big = format!("[Peer]\nPublicKey = {}\n", keys.public);
-    let prefixes: Vec<String> = (0..130_560u32).map(|i| format!("172.{}.{}.{}/32", 16 + (i >> 16), (i >> 8) & 0xff, i & 0xff)).collect();
+    let prefixes: Vec<String> = (0..130_560u32)
+        .map(|i| format!("172.{}.{}.{}/32", 16 + (i >> 16), (i >> 8) & 0xff, i & 0xff))
+        .collect();
     for chunk in prefixes.chunks(1000) {
         big.push_str(&format!("AllowedIPs = {}\n", chunk.join(", ")));
     }
     let file = s.network.file("big.conf");
     std::fs::write(&file, big).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    s.gateway.wg(&["addconf", &name, crate::topology::path(&file)])?;
-    println!("TCG -cpu max: applying one peer with 130,560 allowed IPs (`wg addconf`): {:.2} s", started.elapsed().as_secs_f64());
+    s.gateway
+        .wg(&["addconf", &name, crate::topology::path(&file)])?;
+    println!(
+        "TCG -cpu max: applying one peer with 130,560 allowed IPs (`wg addconf`): {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -231,14 +330,26 @@ pub fn run(image: &Path) -> Result<(), String> {
         let mut machine = Machine::kernel(image, "test=crypto-bench");
         machine.cpu = cpu.into();
         machine.extra = vec!["-device".into(), "virtio-rng-pci".into()];
-        let t = machine.run(Duration::from_secs(30), |_| false).map_err(|e| e.to_string())?;
-        for (_, line) in t.lines.iter().filter(|(_, l)| l.starts_with("crypto-bench:")) {
-            println!("in-image crypto ceiling (TCG -cpu {cpu}): {}", line.trim_start_matches("crypto-bench: "));
+        let t = machine
+            .run(Duration::from_secs(30), |_| false)
+            .map_err(|e| e.to_string())?;
+        for (_, line) in t
+            .lines
+            .iter()
+            .filter(|(_, l)| l.starts_with("crypto-bench:"))
+        {
+            println!(
+                "in-image crypto ceiling (TCG -cpu {cpu}): {}",
+                line.trim_start_matches("crypto-bench: ")
+            );
         }
     }
     tunnel(image)?;
     uapi_figures(image)?;
-    println!("QEMU start -> first ping answered through the tunnel: {:.2} s", time_to_first_ping(image)?);
+    println!(
+        "QEMU start -> first ping answered through the tunnel: {:.2} s",
+        time_to_first_ping(image)?
+    );
     let mut smallest = None;
     for mib in [32u32, 24, 16, 12, 8, 6, 5, 4, 3] {
         if forwards_with(image, mib) {

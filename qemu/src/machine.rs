@@ -45,7 +45,11 @@ impl Machine {
     /// A TCG machine with 32 MiB that boots `image` with `cmdline`.
     pub fn kernel(image: &Path, cmdline: &str) -> Self {
         Self {
-            medium: BootMedium::Kernel { image: image.to_owned(), cmdline: cmdline.to_owned(), initrd: None },
+            medium: BootMedium::Kernel {
+                image: image.to_owned(),
+                cmdline: cmdline.to_owned(),
+                initrd: None,
+            },
             cpu: "max".into(),
             memory_mib: 32,
             accel: "tcg".into(),
@@ -56,16 +60,38 @@ impl Machine {
     /// The QEMU command line.
     pub fn args(&self) -> Vec<String> {
         let mut args: Vec<String> = [
-            "-accel", &self.accel, "-cpu", &self.cpu, "-m", &format!("{}M", self.memory_mib),
-            "-nodefaults", "-no-reboot", "-display", "none", "-monitor", "none", "-serial", "stdio",
-            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            "-accel",
+            &self.accel,
+            "-cpu",
+            &self.cpu,
+            "-m",
+            &format!("{}M", self.memory_mib),
+            "-nodefaults",
+            "-no-reboot",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=0x04",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
         match &self.medium {
-            BootMedium::Kernel { image, cmdline, initrd } => {
-                args.extend(["-kernel".into(), image.display().to_string(), "-append".into(), cmdline.clone()]);
+            BootMedium::Kernel {
+                image,
+                cmdline,
+                initrd,
+            } => {
+                args.extend([
+                    "-kernel".into(),
+                    image.display().to_string(),
+                    "-append".into(),
+                    cmdline.clone(),
+                ]);
                 if let Some(initrd) = initrd {
                     args.extend(["-initrd".into(), initrd.display().to_string()]);
                 }
@@ -78,12 +104,21 @@ impl Machine {
 
     /// Starts QEMU with the serial console piped to us.
     pub fn spawn(&self) -> std::io::Result<Child> {
-        Command::new(QEMU).args(self.args()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
+        Command::new(QEMU)
+            .args(self.args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
     }
 
     /// Boots, captures the console until QEMU exits, `stop` returns true
     /// for a line, or `timeout` passes (then QEMU is killed).
-    pub fn run(&self, timeout: Duration, mut stop: impl FnMut(&str) -> bool) -> std::io::Result<Transcript> {
+    pub fn run(
+        &self,
+        timeout: Duration,
+        mut stop: impl FnMut(&str) -> bool,
+    ) -> std::io::Result<Transcript> {
         let started = Instant::now();
         let mut child = self.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -127,7 +162,11 @@ impl Machine {
     }
 }
 
-fn forward_lines(stream: impl std::io::Read, sender: mpsc::Sender<(String, bool)>, from_stderr: bool) {
+fn forward_lines(
+    stream: impl std::io::Read,
+    sender: mpsc::Sender<(String, bool)>,
+    from_stderr: bool,
+) {
     for_each_line(stream, |line| sender.send((line, from_stderr)).is_ok());
 }
 
@@ -140,7 +179,9 @@ pub fn for_each_line(stream: impl std::io::Read, mut each: impl FnMut(String) ->
         if n == 0 {
             break;
         }
-        let line = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
+        let line = String::from_utf8_lossy(&buf)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
         buf.clear();
         if !each(line) {
             break;
@@ -168,7 +209,10 @@ pub struct Transcript {
 impl Transcript {
     /// The first line containing `needle`, with its arrival time.
     pub fn find(&self, needle: &str) -> Option<(Duration, &str)> {
-        self.lines.iter().find(|(_, l)| l.contains(needle)).map(|(t, l)| (*t, l.as_str()))
+        self.lines
+            .iter()
+            .find(|(_, l)| l.contains(needle))
+            .map(|(t, l)| (*t, l.as_str()))
     }
 
     /// QEMU's exit code, if it exited by itself.
@@ -197,7 +241,12 @@ impl Transcript {
 /// cached per host boot in the temporary directory, since a failing probe
 /// costs its whole timeout.
 pub fn kvm_boots(image: &Path) -> bool {
-    if std::fs::File::options().read(true).write(true).open("/dev/kvm").is_err() {
+    if std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
         return false;
     }
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
@@ -213,6 +262,9 @@ pub fn kvm_boots(image: &Path) -> bool {
     let works = machine
         .run(Duration::from_secs(10), |_| false)
         .is_ok_and(|t| crate::verdict::selftest_passed(&t).is_ok());
-    let _ = std::fs::write(&cache, format!("{} {}\n", boot_id.trim(), if works { "yes" } else { "no" }));
+    let _ = std::fs::write(
+        &cache,
+        format!("{} {}\n", boot_id.trim(), if works { "yes" } else { "no" }),
+    );
     works
 }

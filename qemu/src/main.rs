@@ -21,17 +21,23 @@ use std::time::Duration;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("test") if args.len() == 3 => test(PathBuf::from(&args[1]), PathBuf::from(&args[2]), true),
-        Some("e2e") if args.len() == 3 => test(PathBuf::from(&args[1]), PathBuf::from(&args[2]), false),
+        Some("test") if args.len() == 3 => {
+            test(PathBuf::from(&args[1]), PathBuf::from(&args[2]), true)
+        }
+        Some("e2e") if args.len() == 3 => {
+            test(PathBuf::from(&args[1]), PathBuf::from(&args[2]), false)
+        }
         Some("run") if args.len() >= 2 => run(PathBuf::from(&args[1]), &args[2..]),
         Some("bench") if args.len() == 2 => bench(PathBuf::from(&args[1])),
-        Some("tunnel-bench") if args.len() == 2 => match harness::gwbench::tunnel(&PathBuf::from(&args[1])) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("tunnel benchmark failed: {e}");
-                ExitCode::FAILURE
+        Some("tunnel-bench") if args.len() == 2 => {
+            match harness::gwbench::tunnel(&PathBuf::from(&args[1])) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tunnel benchmark failed: {e}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
         Some("demo") if args.len() == 2 => match harness::demo::run(&PathBuf::from(&args[1])) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -50,17 +56,29 @@ fn main() -> ExitCode {
 fn test(image: PathBuf, work_dir: PathBuf, boot_tests: bool) -> ExitCode {
     let ctx = Context { image, work_dir };
     let (mut passed, mut failed) = (0, 0);
-    let scenarios = if boot_tests { scenarios::all() } else { Vec::new() };
+    let scenarios = if boot_tests {
+        scenarios::all()
+    } else {
+        Vec::new()
+    };
     for scenario in scenarios {
         let started = std::time::Instant::now();
         match (scenario.run)(&ctx) {
             Ok(detail) => {
                 passed += 1;
-                println!("boot test {} ... ok ({:.1} s): {detail}", scenario.name, started.elapsed().as_secs_f64());
+                println!(
+                    "boot test {} ... ok ({:.1} s): {detail}",
+                    scenario.name,
+                    started.elapsed().as_secs_f64()
+                );
             }
             Err(reason) => {
                 failed += 1;
-                println!("boot test {} ... FAILED ({:.1} s): {reason}", scenario.name, started.elapsed().as_secs_f64());
+                println!(
+                    "boot test {} ... FAILED ({:.1} s): {reason}",
+                    scenario.name,
+                    started.elapsed().as_secs_f64()
+                );
             }
         }
     }
@@ -97,16 +115,27 @@ fn run(image: PathBuf, args: &[String]) -> ExitCode {
         let value = args.get(i + 1).cloned();
         match (args[i].as_str(), value) {
             ("--config", Some(file)) => {
-                let name = std::path::Path::new(&file).file_name().and_then(|n| n.to_str()).unwrap_or("gateway.conf").to_string();
+                let name = std::path::Path::new(&file)
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("gateway.conf")
+                    .to_string();
                 // `wg` knows the gateway by the config file's name: gateway.conf → gateway.
-                let interface = std::path::Path::new(&name).file_stem().and_then(|n| n.to_str()).unwrap_or("gateway").to_string();
+                let interface = std::path::Path::new(&name)
+                    .file_stem()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("gateway")
+                    .to_string();
                 let _ = std::fs::create_dir_all(harness::topology::UAPI_DIR);
                 let socket = harness::topology::uapi_socket(&interface);
                 extra.extend([
                     "-device".into(),
                     "virtio-serial-pci".into(),
                     "-chardev".into(),
-                    format!("socket,id=uapi,path={},server=on,wait=off", socket.display()),
+                    format!(
+                        "socket,id=uapi,path={},server=on,wait=off",
+                        socket.display()
+                    ),
                     "-device".into(),
                     "virtserialport,chardev=uapi,name=wg-uapi".into(),
                 ]);
@@ -190,7 +219,11 @@ fn bench(image: PathBuf) -> ExitCode {
                 eprintln!("cannot start {QEMU}");
                 return ExitCode::FAILURE;
             };
-            let banner = t.lines.iter().find(|(_, l)| verdict::is_banner(l)).map(|(at, _)| *at);
+            let banner = t
+                .lines
+                .iter()
+                .find(|(_, l)| verdict::is_banner(l))
+                .map(|(at, _)| *at);
             let ready = t.find("kernel ready");
             match (banner, ready) {
                 (Some(b), Some((r, line))) => {

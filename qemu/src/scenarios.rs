@@ -31,19 +31,58 @@ pub struct Scenario {
 /// Every boot test, in the order `make test` runs them.
 pub fn all() -> Vec<Scenario> {
     vec![
-        Scenario { name: "pvh-selftest-cpu-max", run: pvh_selftest_cpu_max },
-        Scenario { name: "pvh-selftest-qemu64-virtio-rng", run: pvh_selftest_qemu64_virtio_rng },
-        Scenario { name: "multiboot2-grub-selftest", run: multiboot2_grub_selftest },
-        Scenario { name: "refuses-without-entropy", run: refuses_without_entropy },
-        Scenario { name: "refuses-cpu-without-nx", run: refuses_cpu_without_nx },
-        Scenario { name: "catches-write-to-read-only", run: catches_write_to_read_only },
-        Scenario { name: "catches-exec-from-heap", run: catches_exec_from_heap },
-        Scenario { name: "catches-stack-overflow", run: catches_stack_overflow },
-        Scenario { name: "harness-fails-a-panicking-kernel", run: harness_fails_panic },
-        Scenario { name: "harness-fails-a-triple-faulting-kernel", run: harness_fails_triple_fault },
-        Scenario { name: "harness-fails-a-hanging-kernel", run: harness_fails_hang },
-        Scenario { name: "aead-backend-measured-at-boot-cpu-max", run: aead_backend_cpu_max },
-        Scenario { name: "aead-backend-measured-at-boot-qemu64", run: aead_backend_qemu64 },
+        Scenario {
+            name: "pvh-selftest-cpu-max",
+            run: pvh_selftest_cpu_max,
+        },
+        Scenario {
+            name: "pvh-selftest-qemu64-virtio-rng",
+            run: pvh_selftest_qemu64_virtio_rng,
+        },
+        Scenario {
+            name: "multiboot2-grub-selftest",
+            run: multiboot2_grub_selftest,
+        },
+        Scenario {
+            name: "refuses-without-entropy",
+            run: refuses_without_entropy,
+        },
+        Scenario {
+            name: "refuses-cpu-without-nx",
+            run: refuses_cpu_without_nx,
+        },
+        Scenario {
+            name: "catches-write-to-read-only",
+            run: catches_write_to_read_only,
+        },
+        Scenario {
+            name: "catches-exec-from-heap",
+            run: catches_exec_from_heap,
+        },
+        Scenario {
+            name: "catches-stack-overflow",
+            run: catches_stack_overflow,
+        },
+        Scenario {
+            name: "harness-fails-a-panicking-kernel",
+            run: harness_fails_panic,
+        },
+        Scenario {
+            name: "harness-fails-a-triple-faulting-kernel",
+            run: harness_fails_triple_fault,
+        },
+        Scenario {
+            name: "harness-fails-a-hanging-kernel",
+            run: harness_fails_hang,
+        },
+        Scenario {
+            name: "aead-backend-measured-at-boot-cpu-max",
+            run: aead_backend_cpu_max,
+        },
+        Scenario {
+            name: "aead-backend-measured-at-boot-qemu64",
+            run: aead_backend_qemu64,
+        },
     ]
 }
 
@@ -52,17 +91,34 @@ pub fn all() -> Vec<Scenario> {
 /// backends `expected` were timed, each with two figures, and that the one
 /// chosen is among them and no slower than the others at both sizes combined.
 fn aead_line_names(t: &Transcript, expected: &[&str]) -> Result<String, String> {
-    let (_, line) = t.find("AEAD backend").ok_or("no AEAD backend line in the boot log")?;
-    let after = line.split("AEAD backend ").nth(1).ok_or("malformed AEAD line")?;
+    let (_, line) = t
+        .find("AEAD backend")
+        .ok_or("no AEAD backend line in the boot log")?;
+    let after = line
+        .split("AEAD backend ")
+        .nth(1)
+        .ok_or("malformed AEAD line")?;
     let chosen = after.split_whitespace().next().ok_or("no backend named")?;
-    let figures = after.split(':').nth(1).and_then(|f| f.split(')').next()).ok_or("no figures")?;
+    let figures = after
+        .split(':')
+        .nth(1)
+        .and_then(|f| f.split(')').next())
+        .ok_or("no figures")?;
     let words: Vec<&str> = figures.split_whitespace().collect();
     let mut measured = Vec::new();
     for pair in words.chunks(2) {
-        let [name, costs] = pair else { return Err(format!("odd figures in `{line}`")) };
-        let (big, small) = costs.split_once('/').ok_or_else(|| format!("no a/b figures in `{line}`"))?;
-        let big: u64 = big.parse().map_err(|_| format!("not a number in `{line}`"))?;
-        let small: u64 = small.parse().map_err(|_| format!("not a number in `{line}`"))?;
+        let [name, costs] = pair else {
+            return Err(format!("odd figures in `{line}`"));
+        };
+        let (big, small) = costs
+            .split_once('/')
+            .ok_or_else(|| format!("no a/b figures in `{line}`"))?;
+        let big: u64 = big
+            .parse()
+            .map_err(|_| format!("not a number in `{line}`"))?;
+        let small: u64 = small
+            .parse()
+            .map_err(|_| format!("not a number in `{line}`"))?;
         if big == 0 || small == 0 {
             return Err(format!("a zero timing in `{line}`"));
         }
@@ -77,9 +133,15 @@ fn aead_line_names(t: &Transcript, expected: &[&str]) -> Result<String, String> 
         let best_small = measured.iter().map(|m| m.2).min().unwrap_or(1);
         m.1 as f64 / best_big as f64 + m.2 as f64 / best_small as f64
     };
-    let chosen_score = measured.iter().find(|m| m.0 == chosen).map(score).ok_or_else(|| format!("chose an untimed backend: `{line}`"))?;
+    let chosen_score = measured
+        .iter()
+        .find(|m| m.0 == chosen)
+        .map(score)
+        .ok_or_else(|| format!("chose an untimed backend: `{line}`"))?;
     if measured.iter().any(|m| score(m) < chosen_score - 1e-9) {
-        return Err(format!("a faster backend was measured than the one chosen: `{line}`"));
+        return Err(format!(
+            "a faster backend was measured than the one chosen: `{line}`"
+        ));
     }
     Ok(format!("timed {names:?} at boot and chose {chosen}"))
 }
@@ -100,7 +162,9 @@ fn aead_backend_qemu64(ctx: &Context) -> Result<String, String> {
 }
 
 fn boot(machine: &Machine, timeout: Duration) -> Result<Transcript, String> {
-    machine.run(timeout, |_| false).map_err(|e| format!("cannot start {}: {e}", crate::machine::QEMU))
+    machine
+        .run(timeout, |_| false)
+        .map_err(|e| format!("cannot start {}: {e}", crate::machine::QEMU))
 }
 
 fn with_transcript(result: Result<String, String>, t: &Transcript) -> Result<String, String> {
@@ -112,7 +176,10 @@ fn pvh_selftest_cpu_max(ctx: &Context) -> Result<String, String> {
     let result = selftest_passed(&t).and_then(|detail| {
         let simd = t.find("simd-preserved: ok").ok_or("SIMD check missing")?;
         if !simd.1.contains("YMM") {
-            return Err(format!("-cpu max has AVX, but the check ran without it: {}", simd.1));
+            return Err(format!(
+                "-cpu max has AVX, but the check ran without it: {}",
+                simd.1
+            ));
         }
         Ok(detail)
     });
@@ -125,8 +192,11 @@ fn pvh_selftest_qemu64_virtio_rng(ctx: &Context) -> Result<String, String> {
     machine.extra = vec!["-device".into(), "virtio-rng-pci".into()];
     let t = boot(&machine, BOOT_TIMEOUT)?;
     let result = selftest_passed(&t).and_then(|detail| {
-        t.find("seeded from VirtioRng").ok_or("the CSPRNG was not seeded from virtio-rng")?;
-        Ok(format!("{detail}; seeded from virtio-rng on a CPU without RDRAND"))
+        t.find("seeded from VirtioRng")
+            .ok_or("the CSPRNG was not seeded from virtio-rng")?;
+        Ok(format!(
+            "{detail}; seeded from virtio-rng on a CPU without RDRAND"
+        ))
     });
     with_transcript(result, &t)
 }
@@ -150,7 +220,10 @@ pub fn build_grub_iso(image: &Path, work_dir: &Path, cmdline: &str) -> Result<Pa
         .output()
         .map_err(|e| format!("cannot run grub-mkrescue: {e}"))?;
     if !output.status.success() {
-        return Err(format!("grub-mkrescue failed: {}", String::from_utf8_lossy(&output.stderr)));
+        return Err(format!(
+            "grub-mkrescue failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
     }
     Ok(iso)
 }
@@ -161,19 +234,25 @@ fn multiboot2_grub_selftest(ctx: &Context) -> Result<String, String> {
     machine.medium = BootMedium::Cdrom(iso);
     let t = boot(&machine, BOOT_TIMEOUT)?;
     let result = selftest_passed(&t).and_then(|detail| {
-        t.find("boot protocol Multiboot2").ok_or("the kernel did not report a Multiboot2 boot")?;
+        t.find("boot protocol Multiboot2")
+            .ok_or("the kernel did not report a Multiboot2 boot")?;
         Ok(format!("{detail}, booted by GRUB through Multiboot2"))
     });
     with_transcript(result, &t)
 }
 
 fn expect_refusal(t: &Transcript, message: &str) -> Result<String, String> {
-    let (_, line) = t.find(message).ok_or_else(|| format!("no `{message}` message"))?;
+    let (_, line) = t
+        .find(message)
+        .ok_or_else(|| format!("no `{message}` message"))?;
     if t.find("kernel ready").is_some() {
         return Err("the kernel reached `kernel ready` anyway".into());
     }
     if t.exit_code() != Some(EXIT_FAILURE) {
-        return Err(format!("expected exit status {EXIT_FAILURE}, got {:?}", t.exit_code()));
+        return Err(format!(
+            "expected exit status {EXIT_FAILURE}, got {:?}",
+            t.exit_code()
+        ));
     }
     Ok(format!("refused: {}", line.trim()))
 }
@@ -194,17 +273,32 @@ fn refuses_cpu_without_nx(ctx: &Context) -> Result<String, String> {
 
 /// Boots a fault mode and checks the page fault was reported at the
 /// address the kernel announced, with the right access kind.
-fn expect_page_fault(ctx: &Context, mode: &str, announced: &str, reported: &str) -> Result<String, String> {
-    let t = boot(&Machine::kernel(&ctx.image, &format!("test={mode}")), BOOT_TIMEOUT)?;
+fn expect_page_fault(
+    ctx: &Context,
+    mode: &str,
+    announced: &str,
+    reported: &str,
+) -> Result<String, String> {
+    let t = boot(
+        &Machine::kernel(&ctx.image, &format!("test={mode}")),
+        BOOT_TIMEOUT,
+    )?;
     let result = (|| {
-        let target = address_after(&t, announced).ok_or_else(|| format!("no `{announced}` line"))?;
+        let target =
+            address_after(&t, announced).ok_or_else(|| format!("no `{announced}` line"))?;
         let fault = address_after(&t, reported).ok_or_else(|| format!("no `{reported}` report"))?;
         if fault != target {
-            return Err(format!("fault reported at {fault:#x}, expected {target:#x}"));
+            return Err(format!(
+                "fault reported at {fault:#x}, expected {target:#x}"
+            ));
         }
-        t.find("protection violation").ok_or("fault not reported as a protection violation")?;
+        t.find("protection violation")
+            .ok_or("fault not reported as a protection violation")?;
         if t.exit_code() != Some(EXIT_FAILURE) {
-            return Err(format!("machine not stopped with the failure code: {:?}", t.exit_code()));
+            return Err(format!(
+                "machine not stopped with the failure code: {:?}",
+                t.exit_code()
+            ));
         }
         Ok(format!("caught and reported at {fault:#x}"))
     })();
@@ -212,30 +306,56 @@ fn expect_page_fault(ctx: &Context, mode: &str, announced: &str, reported: &str)
 }
 
 fn catches_write_to_read_only(ctx: &Context) -> Result<String, String> {
-    expect_page_fault(ctx, "fault-write", "writing to read-only address", "page fault: write at address")
+    expect_page_fault(
+        ctx,
+        "fault-write",
+        "writing to read-only address",
+        "page fault: write at address",
+    )
 }
 
 fn catches_exec_from_heap(ctx: &Context) -> Result<String, String> {
-    expect_page_fault(ctx, "fault-exec", "executing heap address", "page fault: instruction fetch at address")
+    expect_page_fault(
+        ctx,
+        "fault-exec",
+        "executing heap address",
+        "page fault: instruction fetch at address",
+    )
 }
 
 fn catches_stack_overflow(ctx: &Context) -> Result<String, String> {
-    let t = boot(&Machine::kernel(&ctx.image, "test=stack-overflow"), BOOT_TIMEOUT)?;
+    let t = boot(
+        &Machine::kernel(&ctx.image, "test=stack-overflow"),
+        BOOT_TIMEOUT,
+    )?;
     let result = (|| {
-        t.find("EXCEPTION: double fault").ok_or("no double fault report")?;
-        let (_, line) = t.find("stack overflow: RSP").ok_or("the guard page was not identified")?;
+        t.find("EXCEPTION: double fault")
+            .ok_or("no double fault report")?;
+        let (_, line) = t
+            .find("stack overflow: RSP")
+            .ok_or("the guard page was not identified")?;
         Ok(line.to_string())
     })();
     with_transcript(result, &t)
 }
 
 /// The harness's own tests: a broken kernel must be judged a failure.
-fn expect_harness_failure(ctx: &Context, mode: &str, timeout: Duration, reason: &str) -> Result<String, String> {
-    let t = boot(&Machine::kernel(&ctx.image, &format!("test={mode}")), timeout)?;
+fn expect_harness_failure(
+    ctx: &Context,
+    mode: &str,
+    timeout: Duration,
+    reason: &str,
+) -> Result<String, String> {
+    let t = boot(
+        &Machine::kernel(&ctx.image, &format!("test={mode}")),
+        timeout,
+    )?;
     match verdict::selftest_passed(&t) {
         Ok(_) => Err(format!("the harness passed a kernel run with test={mode}")),
         Err(why) if why.contains(reason) => Ok(format!("judged a failure: {why}")),
-        Err(why) => Err(format!("failed for the wrong reason (wanted `{reason}`): {why}")),
+        Err(why) => Err(format!(
+            "failed for the wrong reason (wanted `{reason}`): {why}"
+        )),
     }
 }
 

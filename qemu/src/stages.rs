@@ -29,11 +29,20 @@ pub struct StageLine {
 }
 
 fn value(words: &str, key: &str) -> Option<u64> {
-    words.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.trim_end_matches(';').parse().ok())
+    words.split_whitespace().find_map(|w| {
+        w.strip_prefix(key)?
+            .strip_prefix('=')?
+            .trim_end_matches(';')
+            .parse()
+            .ok()
+    })
 }
 
 fn direction(part: &str) -> Option<Direction> {
-    let mut d = Direction { packets: value(part, "packets")?, stages: [0; 4] };
+    let mut d = Direction {
+        packets: value(part, "packets")?,
+        stages: [0; 4],
+    };
     for (i, name) in STAGES.iter().enumerate() {
         d.stages[i] = value(part, name)?;
     }
@@ -53,7 +62,8 @@ impl StageLine {
             halted: value(rest, "halted")?,
             tsc_hz: value(rest, "tsc_hz")?,
             uptime_ns: value(rest, "uptime_ns")?,
-            interrupts: value(rest, "device_interrupts").unwrap_or(0) + value(rest, "timer_interrupts").unwrap_or(0),
+            interrupts: value(rest, "device_interrupts").unwrap_or(0)
+                + value(rest, "timer_interrupts").unwrap_or(0),
         })
     }
 
@@ -89,9 +99,19 @@ impl StageLine {
     pub fn table(&self) -> String {
         let mut out = String::new();
         let (total, busy) = self.cycles();
-        let _ = writeln!(out, "    {:<8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11}", "to", "packets", "nic_rx", "crypto", "route", "nic_tx", "sum/packet");
+        let _ = writeln!(
+            out,
+            "    {:<8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11}",
+            "to", "packets", "nic_rx", "crypto", "route", "nic_tx", "sum/packet"
+        );
         for (name, d) in [("lan", self.to_lan), ("peer", self.to_peer)] {
-            let per = |c: u64| if d.packets == 0 { 0.0 } else { c as f64 / d.packets as f64 };
+            let per = |c: u64| {
+                if d.packets == 0 {
+                    0.0
+                } else {
+                    c as f64 / d.packets as f64
+                }
+            };
             let _ = writeln!(
                 out,
                 "    {:<8} {:>9} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>11.0}",
@@ -105,7 +125,12 @@ impl StageLine {
             );
         }
         let crypto = (self.to_lan.stages[1] + self.to_peer.stages[1]) as f64;
-        let staged: u64 = self.to_lan.stages.iter().chain(self.to_peer.stages.iter()).sum();
+        let staged: u64 = self
+            .to_lan
+            .stages
+            .iter()
+            .chain(self.to_peer.stages.iter())
+            .sum();
         let packets = (self.to_lan.packets + self.to_peer.packets).max(1) as f64;
         let _ = writeln!(
             out,
@@ -140,7 +165,10 @@ mod tests {
         let d = b.since(&a);
         assert_eq!(d.to_lan.packets, 10);
         assert_eq!(d.to_peer.stages, [40, 400, 20, 30]);
-        assert_eq!((d.other, d.halted, d.uptime_ns, d.interrupts), (400, 1000, 5000, 10));
+        assert_eq!(
+            (d.other, d.halted, d.uptime_ns, d.interrupts),
+            (400, 1000, 5000, 10)
+        );
         assert_eq!(StageLine::last_in(&format!("x\n{A}\ny\n{B}\n")), Some(b));
         assert!(StageLine::parse("stage cycles: garbage").is_none());
         let table = d.table();

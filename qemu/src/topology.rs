@@ -101,7 +101,11 @@ impl Process {
             err.read_to_end(&mut stderr)?;
         }
         let status = self.child.wait()?;
-        Ok(std::process::Output { status, stdout, stderr })
+        Ok(std::process::Output {
+            status,
+            stdout,
+            stderr,
+        })
     }
 }
 
@@ -150,15 +154,25 @@ impl Console {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(format!("no `{needle}` on the console within {} s", timeout.as_secs()));
+                return Err(format!(
+                    "no `{needle}` on the console within {} s",
+                    timeout.as_secs()
+                ));
             }
-            guard = changed.wait_timeout(guard, left).unwrap_or_else(|e| e.into_inner()).0;
+            guard = changed
+                .wait_timeout(guard, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
     /// Everything printed so far.
     pub fn text(&self) -> String {
-        self.lines.0.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+        self.lines
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
     }
 }
 
@@ -203,9 +217,17 @@ impl KeyPair {
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot run wg pubkey: {e}"))?;
-        child.stdin.take().ok_or("no stdin")?.write_all(private.as_bytes()).map_err(|e| e.to_string())?;
+        child
+            .stdin
+            .take()
+            .ok_or("no stdin")?
+            .write_all(private.as_bytes())
+            .map_err(|e| e.to_string())?;
         let output = child.wait_with_output().map_err(|e| e.to_string())?;
-        Ok(Self { private, public: String::from_utf8_lossy(&output.stdout).trim().to_string() })
+        Ok(Self {
+            private,
+            public: String::from_utf8_lossy(&output.stdout).trim().to_string(),
+        })
     }
 }
 
@@ -235,10 +257,15 @@ impl Network {
             dir,
         };
         let gw = &network.gw;
-        for (bridge, tap, veth, far) in [("wgbr0", "tapo", "vo", &network.wan), ("wgbr1", "tapi", "vi", &network.lan)] {
+        for (bridge, tap, veth, far) in [
+            ("wgbr0", "tapo", "vo", &network.wan),
+            ("wgbr1", "tapi", "vi", &network.lan),
+        ] {
             gw.ip(&["link", "add", bridge, "type", "bridge"])?;
             gw.ip(&["tuntap", "add", "dev", tap, "mode", "tap"])?;
-            gw.ip(&["link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", &far.name])?;
+            gw.ip(&[
+                "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", &far.name,
+            ])?;
             for dev in [tap, veth] {
                 gw.ip(&["link", "set", dev, "master", bridge])?;
                 gw.ip(&["link", "set", dev, "up"])?;
@@ -246,11 +273,21 @@ impl Network {
             gw.ip(&["link", "set", bridge, "up"])?;
             far.ip(&["link", "set", "eth0", "up"])?;
         }
-        network.wan.ip(&["addr", "add", "192.0.2.2/24", "dev", "eth0"])?;
-        network.lan.ip(&["addr", "add", "192.168.77.2/24", "dev", "eth0"])?;
-        network.lan.ip(&["-6", "addr", "add", "fd00:77::2/64", "dev", "eth0", "nodad"])?;
-        network.lan.ip(&["route", "add", "default", "via", addr::GATEWAY_INNER])?;
-        network.lan.ip(&["-6", "route", "add", "default", "via", addr::GATEWAY_INNER6])?;
+        network
+            .wan
+            .ip(&["addr", "add", "192.0.2.2/24", "dev", "eth0"])?;
+        network
+            .lan
+            .ip(&["addr", "add", "192.168.77.2/24", "dev", "eth0"])?;
+        network
+            .lan
+            .ip(&["-6", "addr", "add", "fd00:77::2/64", "dev", "eth0", "nodad"])?;
+        network
+            .lan
+            .ip(&["route", "add", "default", "via", addr::GATEWAY_INNER])?;
+        network
+            .lan
+            .ip(&["-6", "route", "add", "default", "via", addr::GATEWAY_INNER6])?;
         Ok(network)
     }
 
@@ -260,7 +297,9 @@ impl Network {
         let tag = self.gw.name.trim_start_matches("wgt-gw-");
         let ns = Netns::new(format!("wgt-{label}-{tag}"))?;
         let veth = format!("v{label}");
-        self.gw.ip(&["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns.name])?;
+        self.gw.ip(&[
+            "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
+        ])?;
         self.gw.ip(&["link", "set", &veth, "master", "wgbr0"])?;
         self.gw.ip(&["link", "set", &veth, "up"])?;
         ns.ip(&["addr", "add", address, "dev", "eth0"])?;
@@ -293,9 +332,21 @@ pub struct WireguardGo {
 impl WireguardGo {
     /// Starts wireguard-go in the WAN namespace, configured with `wg` to
     /// know the gateway (at its outer address) as its peer.
-    pub fn start(network: &Network, keys: &KeyPair, gateway_public: &str, listen_port: u16) -> Result<Self, String> {
+    pub fn start(
+        network: &Network,
+        keys: &KeyPair,
+        gateway_public: &str,
+        listen_port: u16,
+    ) -> Result<Self, String> {
         let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
-        Self::start_in(&network.wan, &network.dir, keys, gateway_public, listen_port, Some(&endpoint))
+        Self::start_in(
+            &network.wan,
+            &network.dir,
+            keys,
+            gateway_public,
+            listen_port,
+            Some(&endpoint),
+        )
     }
 
     /// Starts wireguard-go as `wg0` in `ns`, knowing the gateway as its
@@ -309,7 +360,16 @@ impl WireguardGo {
         listen_port: u16,
         endpoint: Option<&str>,
     ) -> Result<Self, String> {
-        Self::start_with_address(ns, dir, keys, gateway_public, listen_port, endpoint, "wg0", "10.99.0.2/24")
+        Self::start_with_address(
+            ns,
+            dir,
+            keys,
+            gateway_public,
+            listen_port,
+            endpoint,
+            "wg0",
+            "10.99.0.2/24",
+        )
     }
 
     /// As [`WireguardGo::start_in`], as interface `iface` (its UAPI socket
@@ -334,7 +394,11 @@ impl WireguardGo {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start wireguard-go: {e}"))?;
-        let wg = Self { process: Process { child }, ns: ns.name.clone(), iface: iface.to_string() };
+        let wg = Self {
+            process: Process { child },
+            ns: ns.name.clone(),
+            iface: iface.to_string(),
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while ns.ip(&["link", "show", iface]).is_err() {
             if Instant::now() > deadline {
@@ -346,8 +410,17 @@ impl WireguardGo {
         fs::write(&key_file, &keys.private).map_err(|e| e.to_string())?;
         let port = listen_port.to_string();
         let mut set = vec![
-            "wg", "set", iface, "private-key", path(&key_file), "listen-port", &port, "peer", gateway_public,
-            "allowed-ips", "10.99.0.1/32,192.168.77.0/24,fd00:77::/64,fd00:99::1/128",
+            "wg",
+            "set",
+            iface,
+            "private-key",
+            path(&key_file),
+            "listen-port",
+            &port,
+            "peer",
+            gateway_public,
+            "allowed-ips",
+            "10.99.0.1/32,192.168.77.0/24,fd00:77::/64,fd00:99::1/128",
         ];
         if let Some(endpoint) = endpoint {
             set.extend(["endpoint", endpoint]);
@@ -409,7 +482,13 @@ pub struct Gateway {
 
 impl Gateway {
     /// Boots `image` with `config_file` as its initrd, under TCG.
-    pub fn boot(network: &Network, image: &Path, config_file: &Path, memory_mib: u32, echo: bool) -> Result<Self, String> {
+    pub fn boot(
+        network: &Network,
+        image: &Path,
+        config_file: &Path,
+        memory_mib: u32,
+        echo: bool,
+    ) -> Result<Self, String> {
         Self::boot_with(network, image, config_file, memory_mib, echo, false)
     }
 
@@ -437,7 +516,13 @@ impl Gateway {
         cpu: &str,
     ) -> Result<Self, String> {
         let memory = format!("{memory_mib}M");
-        let cmdline = format!("config={}", config_file.file_name().and_then(|n| n.to_str()).unwrap_or("gateway.conf"));
+        let cmdline = format!(
+            "config={}",
+            config_file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("gateway.conf")
+        );
         // The userspace API: QEMU serves the socket `wg` looks for, the guest
         // answers on the virtio-serial port `wg-uapi`.
         let interface = uapi_interface(network);
@@ -446,13 +531,41 @@ impl Gateway {
         let chardev = format!("socket,id=uapi,path={},server=on,wait=off", path(&socket));
         let mut child = Command::new("ip")
             .args(["netns", "exec", &network.gw.name, crate::machine::QEMU])
-            .args(["-accel", accel, "-cpu", cpu, "-m", &memory, "-nodefaults", "-no-reboot"])
+            .args([
+                "-accel",
+                accel,
+                "-cpu",
+                cpu,
+                "-m",
+                &memory,
+                "-nodefaults",
+                "-no-reboot",
+            ])
             .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
-            .args(["-kernel", path(image), "-initrd", path(config_file), "-append", &cmdline])
-            .args(["-netdev", "tap,id=outer,ifname=tapo,script=no,downscript=no"])
-            .args(["-device", "virtio-net-pci,netdev=outer,mac=52:54:00:12:34:01"])
-            .args(["-netdev", "tap,id=inner,ifname=tapi,script=no,downscript=no"])
-            .args(["-device", "virtio-net-pci,netdev=inner,mac=52:54:00:12:34:02"])
+            .args([
+                "-kernel",
+                path(image),
+                "-initrd",
+                path(config_file),
+                "-append",
+                &cmdline,
+            ])
+            .args([
+                "-netdev",
+                "tap,id=outer,ifname=tapo,script=no,downscript=no",
+            ])
+            .args([
+                "-device",
+                "virtio-net-pci,netdev=outer,mac=52:54:00:12:34:01",
+            ])
+            .args([
+                "-netdev",
+                "tap,id=inner,ifname=tapi,script=no,downscript=no",
+            ])
+            .args([
+                "-device",
+                "virtio-net-pci,netdev=inner,mac=52:54:00:12:34:02",
+            ])
             .args(["-device", "virtio-serial-pci", "-chardev", &chardev])
             .args(["-device", "virtserialport,chardev=uapi,name=wg-uapi"])
             .stdin(Stdio::null())
@@ -464,14 +577,21 @@ impl Gateway {
         let stderr = child.stderr.take().ok_or("no stderr")?;
         let console = Console::capture(stdout, echo);
         let _ = Console::capture(stderr, true);
-        Ok(Self { process: Process { child }, console, interface })
+        Ok(Self {
+            process: Process { child },
+            console,
+            interface,
+        })
     }
 
     /// `wg <args…>` against this gateway's userspace API, from the host
     /// (given a minute at most, so a gateway that never answers fails the
     /// check instead of hanging the suite).
     pub fn wg(&self, args: &[&str]) -> Result<String, String> {
-        sh(&["timeout", "60", "wg"].into_iter().chain(args.iter().copied()).collect::<Vec<_>>())
+        sh(&["timeout", "60", "wg"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>())
     }
 }
 

@@ -16,7 +16,10 @@ fn ping_ok(ns: &str, target: &str) -> bool {
 
 /// The value of `key` on the line of `wg show … dump` for `peer`, by column.
 fn dump_field(dump: &str, peer: &str, column: usize) -> Option<String> {
-    dump.lines().find(|l| l.starts_with(peer)).and_then(|l| l.split('\t').nth(column)).map(str::to_string)
+    dump.lines()
+        .find(|l| l.starts_with(peer))
+        .and_then(|l| l.split('\t').nth(column))
+        .map(str::to_string)
 }
 
 /// Every allowed IP of `peer` in `wg showconf` output.
@@ -31,7 +34,11 @@ fn allowed_ips_in_showconf(conf: &str, peer: &str) -> BTreeSet<String> {
             in_peer = key == peer;
         } else if let Some(list) = line.strip_prefix("AllowedIPs = ") {
             if in_peer {
-                set.extend(list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+                set.extend(
+                    list.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty()),
+                );
             }
         }
     }
@@ -53,7 +60,15 @@ fn many_prefixes(count: usize, salt: u32) -> Vec<String> {
 
 /// The checks, on one gateway.
 pub fn checks(image: &std::path::Path) -> Vec<Check> {
-    let s = match setup(image, &Options { tag: "uapi", gateway_knows_endpoint: true, extra_peer_lines: "", mtu: None }) {
+    let s = match setup(
+        image,
+        &Options {
+            tag: "uapi",
+            gateway_knows_endpoint: true,
+            extra_peer_lines: "",
+            mtu: None,
+        },
+    ) {
         Ok(s) => s,
         Err(why) => return vec![("wg-uapi-gateway-boots".into(), Err(why))],
     };
@@ -64,39 +79,71 @@ pub fn checks(image: &std::path::Path) -> Vec<Check> {
         full.extend_from_slice(args);
         s.gateway.wg(&full)
     };
-    let peer_public = s.peer.show("public-key").map(|k| k.trim().to_string()).unwrap_or_default();
+    let peer_public = s
+        .peer
+        .show("public-key")
+        .map(|k| k.trim().to_string())
+        .unwrap_or_default();
     let mut checks: Vec<Check> = Vec::new();
 
-    checks.push(("wg-show-reports-handshake-and-transfer".into(), (|| {
-        if !ping_ok(&lan, addr::PEER_TUNNEL) {
-            return Err("no ping through the tunnel".into());
-        }
-        let show = wg(&["show", &name])?;
-        for needle in [format!("interface: {name}"), "listening port: 51820".into(), format!("peer: {peer_public}"), "latest handshake:".into(), "transfer:".into(), "allowed ips: 10.99.0.0/24".into()] {
-            if !show.contains(&needle) {
-                return Err(format!("`wg show` lacks `{needle}`:\n{show}"));
+    checks.push((
+        "wg-show-reports-handshake-and-transfer".into(),
+        (|| {
+            if !ping_ok(&lan, addr::PEER_TUNNEL) {
+                return Err("no ping through the tunnel".into());
             }
-        }
-        let dump = wg(&["show", &name, "dump"])?;
-        let (rx, tx) = (dump_field(&dump, &peer_public, 5), dump_field(&dump, &peer_public, 6));
-        let handshake = dump_field(&dump, &peer_public, 4);
-        match (rx.as_deref(), tx.as_deref(), handshake.as_deref()) {
-            (Some(rx), Some(tx), Some(hs)) if rx != "0" && tx != "0" && hs != "0" => {}
-            _ => return Err(format!("dump shows no handshake or transfer:\n{dump}")),
-        }
-        let conf = wg(&["showconf", &name])?;
-        if !conf.contains("ListenPort = 51820") || !conf.contains(&format!("PublicKey = {peer_public}")) {
-            return Err(format!("showconf:\n{conf}"));
-        }
-        Ok(format!("`wg show`: handshake, transfer rx {} / tx {} bytes", rx.unwrap_or_default(), tx.unwrap_or_default()))
-    })()));
+            let show = wg(&["show", &name])?;
+            for needle in [
+                format!("interface: {name}"),
+                "listening port: 51820".into(),
+                format!("peer: {peer_public}"),
+                "latest handshake:".into(),
+                "transfer:".into(),
+                "allowed ips: 10.99.0.0/24".into(),
+            ] {
+                if !show.contains(&needle) {
+                    return Err(format!("`wg show` lacks `{needle}`:\n{show}"));
+                }
+            }
+            let dump = wg(&["show", &name, "dump"])?;
+            let (rx, tx) = (
+                dump_field(&dump, &peer_public, 5),
+                dump_field(&dump, &peer_public, 6),
+            );
+            let handshake = dump_field(&dump, &peer_public, 4);
+            match (rx.as_deref(), tx.as_deref(), handshake.as_deref()) {
+                (Some(rx), Some(tx), Some(hs)) if rx != "0" && tx != "0" && hs != "0" => {}
+                _ => return Err(format!("dump shows no handshake or transfer:\n{dump}")),
+            }
+            let conf = wg(&["showconf", &name])?;
+            if !conf.contains("ListenPort = 51820")
+                || !conf.contains(&format!("PublicKey = {peer_public}"))
+            {
+                return Err(format!("showconf:\n{conf}"));
+            }
+            Ok(format!(
+                "`wg show`: handshake, transfer rx {} / tx {} bytes",
+                rx.unwrap_or_default(),
+                tx.unwrap_or_default()
+            ))
+        })(),
+    ));
 
     // A second WireGuard peer on the outer link, unknown to the gateway's configuration.
     let second = (|| -> Result<(crate::topology::Netns, WireguardGo, KeyPair), String> {
         let ns = s.network.add_wan_host("wan2", "192.0.2.3/24")?;
         let keys = KeyPair::generate()?;
         let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
-        let peer = WireguardGo::start_with_address(&ns, &s.network.dir, &keys, &s.gateway_keys.public, 51820, Some(&endpoint), "wg1", "10.98.0.2/24")?;
+        let peer = WireguardGo::start_with_address(
+            &ns,
+            &s.network.dir,
+            &keys,
+            &s.gateway_keys.public,
+            51820,
+            Some(&endpoint),
+            "wg1",
+            "10.98.0.2/24",
+        )?;
         Ok((ns, peer, keys))
     })();
     let second_ok = second.is_ok();
@@ -114,59 +161,79 @@ pub fn checks(image: &std::path::Path) -> Vec<Check> {
         }
         Ok("a peer added with `wg set` handshook and answered a ping; the first peer kept working".into())
     })()));
-    checks.push(("wg-set-remove-stops-its-traffic".into(), (|| {
-        if !second_ok {
-            return Err("no second peer".into());
-        }
-        let (_, _, keys) = second.as_ref().map_err(|e| e.clone())?;
-        wg(&["set", &name, "peer", &keys.public, "remove"])?;
-        if wg(&["show", &name])?.contains(&keys.public) {
-            return Err("still listed".into());
-        }
-        if ping_ok(&lan, "10.98.0.2") {
-            return Err("the removed peer still answers".into());
-        }
-        Ok("`wg set … remove`: gone from `wg show`, no more traffic".into())
-    })()));
-    checks.push(("wg-syncconf-changes-allowed-ips".into(), (|| {
-        let conf = wg(&["showconf", &name])?;
-        // Narrow the first peer to its host route only: 10.99.0.3 leaves its range.
-        let narrowed = conf.replace("AllowedIPs = 10.99.0.0/24, fd00:99::/64", "AllowedIPs = 10.99.0.2/32, fd00:99::/64");
-        if narrowed == conf {
-            return Err(format!("unexpected showconf:\n{conf}"));
-        }
-        let file = s.network.file("sync.conf");
-        std::fs::write(&file, narrowed).map_err(|e| e.to_string())?;
-        wg(&["syncconf", &name, path(&file)])?;
-        let ips = wg(&["show", &name, "allowed-ips"])?;
-        if !ips.contains("10.99.0.2/32") || ips.contains("10.99.0.0/24") {
-            return Err(format!("allowed ips after syncconf: {ips}"));
-        }
-        if !ping_ok(&lan, addr::PEER_TUNNEL) {
-            return Err("the peer stopped answering".into());
-        }
-        Ok("`wg syncconf` narrowed the peer's allowed IPs; traffic to it continues".into())
-    })()));
-    checks.push(("wg-round-trips-130560-allowed-ips".into(), (|| {
-        let keys = KeyPair::generate()?;
-        let prefixes = many_prefixes(130_560, 7);
-        let mut conf = format!("[Peer]\nPublicKey = {}\n", keys.public);
-        for chunk in prefixes.chunks(1000) {
-            conf.push_str(&format!("AllowedIPs = {}\n", chunk.join(", ")));
-        }
-        let file = s.network.file("big.conf");
-        std::fs::write(&file, conf).map_err(|e| e.to_string())?;
-        let started = Instant::now();
-        wg(&["addconf", &name, path(&file)])?;
-        let applied = started.elapsed();
-        let back = allowed_ips_in_showconf(&wg(&["showconf", &name])?, &keys.public);
-        let sent: BTreeSet<String> = prefixes.into_iter().collect();
-        if back != sent {
-            return Err(format!("read back {} prefixes, sent {}", back.len(), sent.len()));
-        }
-        wg(&["set", &name, "peer", &keys.public, "remove"])?;
-        Ok(format!("{} allowed IPs on one peer set in {:.1} s and read back identical", sent.len(), applied.as_secs_f64()))
-    })()));
+    checks.push((
+        "wg-set-remove-stops-its-traffic".into(),
+        (|| {
+            if !second_ok {
+                return Err("no second peer".into());
+            }
+            let (_, _, keys) = second.as_ref().map_err(|e| e.clone())?;
+            wg(&["set", &name, "peer", &keys.public, "remove"])?;
+            if wg(&["show", &name])?.contains(&keys.public) {
+                return Err("still listed".into());
+            }
+            if ping_ok(&lan, "10.98.0.2") {
+                return Err("the removed peer still answers".into());
+            }
+            Ok("`wg set … remove`: gone from `wg show`, no more traffic".into())
+        })(),
+    ));
+    checks.push((
+        "wg-syncconf-changes-allowed-ips".into(),
+        (|| {
+            let conf = wg(&["showconf", &name])?;
+            // Narrow the first peer to its host route only: 10.99.0.3 leaves its range.
+            let narrowed = conf.replace(
+                "AllowedIPs = 10.99.0.0/24, fd00:99::/64",
+                "AllowedIPs = 10.99.0.2/32, fd00:99::/64",
+            );
+            if narrowed == conf {
+                return Err(format!("unexpected showconf:\n{conf}"));
+            }
+            let file = s.network.file("sync.conf");
+            std::fs::write(&file, narrowed).map_err(|e| e.to_string())?;
+            wg(&["syncconf", &name, path(&file)])?;
+            let ips = wg(&["show", &name, "allowed-ips"])?;
+            if !ips.contains("10.99.0.2/32") || ips.contains("10.99.0.0/24") {
+                return Err(format!("allowed ips after syncconf: {ips}"));
+            }
+            if !ping_ok(&lan, addr::PEER_TUNNEL) {
+                return Err("the peer stopped answering".into());
+            }
+            Ok("`wg syncconf` narrowed the peer's allowed IPs; traffic to it continues".into())
+        })(),
+    ));
+    checks.push((
+        "wg-round-trips-130560-allowed-ips".into(),
+        (|| {
+            let keys = KeyPair::generate()?;
+            let prefixes = many_prefixes(130_560, 7);
+            let mut conf = format!("[Peer]\nPublicKey = {}\n", keys.public);
+            for chunk in prefixes.chunks(1000) {
+                conf.push_str(&format!("AllowedIPs = {}\n", chunk.join(", ")));
+            }
+            let file = s.network.file("big.conf");
+            std::fs::write(&file, conf).map_err(|e| e.to_string())?;
+            let started = Instant::now();
+            wg(&["addconf", &name, path(&file)])?;
+            let applied = started.elapsed();
+            let back = allowed_ips_in_showconf(&wg(&["showconf", &name])?, &keys.public);
+            let sent: BTreeSet<String> = prefixes.into_iter().collect();
+            if back != sent {
+                return Err(format!(
+                    "read back {} prefixes, sent {}",
+                    back.len(),
+                    sent.len()
+                ));
+            }
+            wg(&["set", &name, "peer", &keys.public, "remove"])?;
+            Ok(format!(
+                "{} allowed IPs on one peer set in {:.1} s and read back identical",
+                sent.len(),
+                applied.as_secs_f64()
+            ))
+        })(),
+    ));
     checks.push(("wg-round-trips-40-peers-of-52-allowed-ips".into(), (|| {
         let mut conf = String::new();
         let mut expected = Vec::new();
@@ -194,32 +261,36 @@ pub fn checks(image: &std::path::Path) -> Vec<Check> {
         }
         Ok("40 peers with 52 allowed IPs each read back identical".into())
     })()));
-    checks.push(("wg-uapi-survives-a-megabyte-of-garbage".into(), (|| {
-        let socket = uapi_socket(&name);
-        let mut client = UnixStream::connect(&socket).map_err(|e| format!("{}: {e}", socket.display()))?;
-        let mut state = 0x1234_5678_9abc_def0u64;
-        let garbage: Vec<u8> = (0..1 << 20)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
-        // The gateway may close the conversation early; what it swallowed is enough.
-        let _ = client.set_write_timeout(Some(Duration::from_secs(20)));
-        let _ = client.write_all(&garbage);
-        drop(client);
-        thread::sleep(Duration::from_millis(500));
-        if !ping_ok(&lan, addr::PEER_TUNNEL) {
-            return Err("forwarding stopped".into());
-        }
-        let show = wg(&["show", &name])?;
-        if !show.contains(&peer_public) {
-            return Err(format!("`wg show` after the garbage:\n{show}"));
-        }
-        Ok("1 MB of garbage: the tunnel still answers and the next `wg show` works".into())
-    })()));
+    checks.push((
+        "wg-uapi-survives-a-megabyte-of-garbage".into(),
+        (|| {
+            let socket = uapi_socket(&name);
+            let mut client =
+                UnixStream::connect(&socket).map_err(|e| format!("{}: {e}", socket.display()))?;
+            let mut state = 0x1234_5678_9abc_def0u64;
+            let garbage: Vec<u8> = (0..1 << 20)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            // The gateway may close the conversation early; what it swallowed is enough.
+            let _ = client.set_write_timeout(Some(Duration::from_secs(20)));
+            let _ = client.write_all(&garbage);
+            drop(client);
+            thread::sleep(Duration::from_millis(500));
+            if !ping_ok(&lan, addr::PEER_TUNNEL) {
+                return Err("forwarding stopped".into());
+            }
+            let show = wg(&["show", &name])?;
+            if !show.contains(&peer_public) {
+                return Err(format!("`wg show` after the garbage:\n{show}"));
+            }
+            Ok("1 MB of garbage: the tunnel still answers and the next `wg show` works".into())
+        })(),
+    ));
     let _ = wan;
     // On any failure, show what the gateway said.
     if checks.iter().any(|(_, r)| r.is_err()) {

@@ -23,7 +23,10 @@ pub fn selftest_passed(t: &Transcript) -> Result<String, String> {
         return Err(format!("fatal error: {line}"));
     }
     if t.timed_out {
-        return Err(format!("no result after {:.1} s: the kernel hangs", t.elapsed.as_secs_f64()));
+        return Err(format!(
+            "no result after {:.1} s: the kernel hangs",
+            t.elapsed.as_secs_f64()
+        ));
     }
     match t.exit_code() {
         Some(EXIT_SUCCESS) => {}
@@ -45,7 +48,10 @@ pub fn selftest_passed(t: &Transcript) -> Result<String, String> {
         .find_map(|(_, l)| parse_summary(l))
         .ok_or_else(|| String::from("no self-test summary line"))?;
     match summary {
-        (passed, 0) if passed > 0 => Ok(format!("{passed} in-kernel checks passed in {:.1} s", t.elapsed.as_secs_f64())),
+        (passed, 0) if passed > 0 => Ok(format!(
+            "{passed} in-kernel checks passed in {:.1} s",
+            t.elapsed.as_secs_f64()
+        )),
         (passed, failed) => Err(format!("{passed} passed, {failed} failed")),
     }
 }
@@ -61,10 +67,15 @@ pub fn banner(t: &Transcript) -> Result<&str, String> {
 
 /// `wgate 1.2.3: ...`
 pub fn is_banner(line: &str) -> bool {
-    let Some(rest) = line.strip_prefix("wgate ") else { return false };
+    let Some(rest) = line.strip_prefix("wgate ") else {
+        return false;
+    };
     let version = rest.split(':').next().unwrap_or("");
     let parts: Vec<&str> = version.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Parses `selftest: N passed, M failed`.
@@ -93,7 +104,10 @@ mod tests {
 
     fn transcript(lines: &[&str], code: i32) -> Transcript {
         Transcript {
-            lines: lines.iter().map(|l| (Duration::ZERO, l.to_string())).collect(),
+            lines: lines
+                .iter()
+                .map(|l| (Duration::ZERO, l.to_string()))
+                .collect(),
             status: Some(ExitStatus::from_raw(code << 8)),
             ..Default::default()
         }
@@ -139,7 +153,10 @@ mod tests {
         assert!(!is_banner("wgate x.y: x"));
         assert_eq!(parse_summary("selftest: 7 passed, 1 failed"), Some((7, 1)));
         assert_eq!(parse_summary("selftest: timer: ok"), None);
-        let t = transcript(&["page fault: write at address 0x10fd38 (protection violation)"], 35);
+        let t = transcript(
+            &["page fault: write at address 0x10fd38 (protection violation)"],
+            35,
+        );
         assert_eq!(address_after(&t, "write at address"), Some(0x10fd38));
     }
 }

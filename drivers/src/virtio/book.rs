@@ -15,7 +15,10 @@ pub(crate) struct Ledger<T: Copy, const N: usize> {
 impl<T: Copy, const N: usize> Ledger<T, N> {
     /// An empty ledger.
     pub(crate) fn new() -> Self {
-        Self { slots: [None; N], count: 0 }
+        Self {
+            slots: [None; N],
+            count: 0,
+        }
     }
 
     /// Records that `token` now stands for `value`. Returns false (and
@@ -62,7 +65,10 @@ pub(crate) struct Pool {
 impl Pool {
     /// A pool where all of `0..total` are free.
     pub(crate) fn new(total: u16) -> Self {
-        let mut pool = Self { free: Vec::with_capacity(usize::from(total)), total };
+        let mut pool = Self {
+            free: Vec::with_capacity(usize::from(total)),
+            total,
+        };
         pool.refill();
         pool
     }

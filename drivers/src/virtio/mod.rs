@@ -27,7 +27,10 @@ pub struct DeviceLocation {
 pub fn find_devices(root: &PciRoot<PortCam>, kind: DeviceType) -> Vec<DeviceLocation> {
     let mut found: Vec<DeviceLocation> = pci::devices(root)
         .filter(|(_, info)| virtio_device_type(info) == Some(kind))
-        .map(|(function, _)| DeviceLocation { function, irq_line: pci::interrupt_line(function) })
+        .map(|(function, _)| DeviceLocation {
+            function,
+            irq_line: pci::interrupt_line(function),
+        })
         .collect();
     found.sort_by_key(|d| (d.function.bus, d.function.device, d.function.function));
     found

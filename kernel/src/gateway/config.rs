@@ -42,9 +42,14 @@ pub fn load(boot: &BootInfo) -> Result<GatewayConfig, LoadError> {
     // SAFETY: the loader placed the module in RAM that `memory::init`
     // reserved (it is neither heap nor page tables) and mapped readable;
     // nothing writes it after boot.
-    let bytes = unsafe { core::slice::from_raw_parts(module.start as *const u8, module.len as usize) };
-    let text = core::str::from_utf8(bytes)
-        .map_err(|e| LoadError::Unreadable(alloc::format!("{name}: not UTF-8 text (byte {})", e.valid_up_to())))?;
+    let bytes =
+        unsafe { core::slice::from_raw_parts(module.start as *const u8, module.len as usize) };
+    let text = core::str::from_utf8(bytes).map_err(|e| {
+        LoadError::Unreadable(alloc::format!(
+            "{name}: not UTF-8 text (byte {})",
+            e.valid_up_to()
+        ))
+    })?;
     // QEMU pads the initrd with NULs up to a page boundary on some paths.
     let text = text.trim_end_matches('\0');
     config::parse(&name, text).map_err(|e| LoadError::Invalid(alloc::format!("{e}")))

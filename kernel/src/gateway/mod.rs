@@ -63,10 +63,18 @@ pub fn run(boot: &BootInfo) {
         ))
     }
     for ignored in &config.ignored_keys {
-        log::info!("config line {}: {} is a wg-quick setting; ignored", ignored.line, ignored.key);
+        log::info!(
+            "config line {}: {} is a wg-quick setting; ignored",
+            ignored.line,
+            ignored.key
+        );
     }
-    let engine = Engine::from_config(&config, &mut KernelRng)
-        .unwrap_or_else(|e| refuse(format_args!("configuration error: {}: {e}", config::file_name(boot))));
+    let engine = Engine::from_config(&config, &mut KernelRng).unwrap_or_else(|e| {
+        refuse(format_args!(
+            "configuration error: {}: {e}",
+            config::file_name(boot)
+        ))
+    });
     for (index, peer) in config.peers.iter().enumerate() {
         if !engine.peer_is_usable(PeerId(index as u32)) {
             log::warn!(
@@ -79,10 +87,21 @@ pub fn run(boot: &BootInfo) {
     }
     let nics = nics::bring_up(&config).unwrap_or_else(|why| refuse(format_args!("{why}")));
     let mut uapi = uapi::Uapi::start(&config);
-    let (outer_irq, inner_irq) = (nics.outer.location().irq_line, nics.inner.location().irq_line);
+    let (outer_irq, inner_irq) = (
+        nics.outer.location().irq_line,
+        nics.inner.location().irq_line,
+    );
     let peers = engine.peer_count();
-    let mut gateway = Gateway::new(&config, engine, nics.outer, nics.inner, now().monotonic, random_seed(), time::rdtsc)
-        .unwrap_or_else(|why| refuse(format_args!("{why}")));
+    let mut gateway = Gateway::new(
+        &config,
+        engine,
+        nics.outer,
+        nics.inner,
+        now().monotonic,
+        random_seed(),
+        time::rdtsc,
+    )
+    .unwrap_or_else(|why| refuse(format_args!("{why}")));
     kprintln!(
         "gateway ready: {} peer(s), listening on UDP port {}, public key {}",
         gateway.engine().peer_count(),
@@ -92,7 +111,11 @@ pub fn run(boot: &BootInfo) {
     let mut watch = PeerWatch::new(peers);
     let mut drops = DropReport::default();
     let mut stages = StageReport::default();
-    let lines = [outer_irq, inner_irq, uapi.as_ref().and_then(|u| u.irq_line())];
+    let lines = [
+        outer_irq,
+        inner_irq,
+        uapi.as_ref().and_then(|u| u.irq_line()),
+    ];
     // Receive interrupts only while halted: the loop polls whenever it runs.
     let (outer, inner) = gateway.nics();
     outer.quiesce_interrupts();

@@ -17,7 +17,10 @@ pub struct Nics {
 }
 
 fn mac_text(mac: [u8; 6]) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+    )
 }
 
 /// Starts every virtio-net NIC and picks the outer and inner ones.
@@ -27,12 +30,19 @@ pub fn bring_up(config: &GatewayConfig) -> Result<Nics, String> {
     let mut root = unsafe { drivers::pci::root() };
     let found = find_all(&root);
     if found.len() < 2 {
-        return Err(format!("the gateway needs two virtio-net NICs; found {}", found.len()));
+        return Err(format!(
+            "the gateway needs two virtio-net NICs; found {}",
+            found.len()
+        ));
     }
     let mut nics: Vec<Nic> = Vec::new();
     for location in found {
-        let nic = Nic::start(&mut root, location, NicOptions::default())
-            .map_err(|e| format!("cannot start the virtio-net NIC at {:?}: {e:?}", location.function))?;
+        let nic = Nic::start(&mut root, location, NicOptions::default()).map_err(|e| {
+            format!(
+                "cannot start the virtio-net NIC at {:?}: {e:?}",
+                location.function
+            )
+        })?;
         nics.push(nic);
     }
     let wanted = |mac: Option<MacAddress>| mac.map(|m| m.0);
@@ -42,7 +52,12 @@ pub fn bring_up(config: &GatewayConfig) -> Result<Nics, String> {
                 .iter()
                 .position(|n| n.mac() == mac)
                 .map(|i| nics.remove(i))
-                .ok_or_else(|| format!("no NIC has the {role} MAC {} named in the configuration", mac_text(mac))),
+                .ok_or_else(|| {
+                    format!(
+                        "no NIC has the {role} MAC {} named in the configuration",
+                        mac_text(mac)
+                    )
+                }),
             None => Ok(nics.remove(0)),
         }
     };
@@ -64,7 +79,10 @@ pub fn bring_up(config: &GatewayConfig) -> Result<Nics, String> {
     // checksums before they reach us.
     let location = outer.location();
     drop(outer);
-    let offload = NicOptions { rx_checksum: true, tx_checksum: true };
+    let offload = NicOptions {
+        rx_checksum: true,
+        tx_checksum: true,
+    };
     let outer = Nic::start(&mut root, location, offload)
         .map_err(|e| format!("cannot restart the outer virtio-net NIC with offloads: {e:?}"))?;
     for (role, nic) in [("outer", &outer), ("inner", &inner)] {

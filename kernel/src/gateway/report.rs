@@ -23,7 +23,10 @@ impl PeerWatch {
     const INTERVAL_NANOS: u64 = 250_000_000;
 
     pub fn new(peers: usize) -> Self {
-        Self { seen: alloc::vec![(0, None); peers.min(Self::LIMIT)], next_check: 0 }
+        Self {
+            seen: alloc::vec![(0, None); peers.min(Self::LIMIT)],
+            next_check: 0,
+        }
     }
 
     pub fn check(&mut self, engine: &Engine, now: u64) {
@@ -32,7 +35,9 @@ impl PeerWatch {
         }
         self.next_check = now + Self::INTERVAL_NANOS;
         for (index, seen) in self.seen.iter_mut().enumerate() {
-            let Some(stats) = engine.peer_stats(PeerId(index as u32)) else { continue };
+            let Some(stats) = engine.peer_stats(PeerId(index as u32)) else {
+                continue;
+            };
             if stats.handshakes_completed != seen.0 {
                 seen.0 = stats.handshakes_completed;
                 log::info!(
@@ -73,7 +78,8 @@ impl DropReport {
         let router_drops = router_dropped(gateway.router().stats());
         let engine = gateway.engine().stats();
         let glue = *gateway.stats();
-        let nic_drops = outer.rx_bad_descriptor + inner.rx_bad_descriptor + outer.tx_invalid + inner.tx_invalid;
+        let nic_drops =
+            outer.rx_bad_descriptor + inner.rx_bad_descriptor + outer.tx_invalid + inner.tx_invalid;
         let total = engine.total_dropped() + router_drops + glue.dropped() + nic_drops;
         if total == self.last_total {
             return;
@@ -113,7 +119,12 @@ impl fmt::Display for EngineDrops<'_> {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let mut first = true;
         for (reason, count) in self.0.drops().filter(|(_, n)| *n > 0) {
-            write!(f, "{}{}={count}", if first { "" } else { " " }, reason.name())?;
+            write!(
+                f,
+                "{}{}={count}",
+                if first { "" } else { " " },
+                reason.name()
+            )?;
             first = false;
         }
         Ok(())

@@ -35,7 +35,9 @@ impl Uapi {
         // configuration ports at this point (the NICs are up).
         let mut root = unsafe { drivers::pci::root() };
         let Some(location) = console::find_all(&root).first().copied() else {
-            log::info!("uapi: no virtio-serial device; `wg` cannot manage this gateway (see README)");
+            log::info!(
+                "uapi: no virtio-serial device; `wg` cannot manage this gateway (see README)"
+            );
             return None;
         };
         let port = match SerialPort::start(&mut root, location, PORT_NAME) {
@@ -104,7 +106,9 @@ impl Uapi {
                 self.input_range = (0, n);
             }
             let (start, end) = self.input_range;
-            let used = self.control.input(&self.input[start..end], gateway, now, counters);
+            let used = self
+                .control
+                .input(&self.input[start..end], gateway, now, counters);
             self.input_range.0 += used;
             moved |= used > 0;
             if used == 0 && !self.control.replying() && self.output_range.0 == self.output_range.1 {

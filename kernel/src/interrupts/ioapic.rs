@@ -58,7 +58,10 @@ pub fn init() {
 pub fn route_level(pin: u8, vector: u8) {
     let pin = u32::from(pin);
     write(REDIRECTION_TABLE + 2 * pin + 1, 0);
-    write(REDIRECTION_TABLE + 2 * pin, MASKED | LEVEL_TRIGGERED | u32::from(vector));
+    write(
+        REDIRECTION_TABLE + 2 * pin,
+        MASKED | LEVEL_TRIGGERED | u32::from(vector),
+    );
 }
 
 /// Stops `pin` from interrupting.

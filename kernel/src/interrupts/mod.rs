@@ -7,8 +7,8 @@
 
 pub mod apic;
 mod exceptions;
-pub mod ioapic;
 mod idt;
+pub mod ioapic;
 mod pic;
 
 use core::sync::atomic::{AtomicU64, Ordering};

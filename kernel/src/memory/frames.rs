@@ -37,7 +37,11 @@ impl FreeMemory {
 
     /// The biggest free range.
     pub fn largest(&self) -> Option<Range> {
-        self.ranges.iter().flatten().copied().max_by_key(|r| r.end - r.start)
+        self.ranges
+            .iter()
+            .flatten()
+            .copied()
+            .max_by_key(|r| r.end - r.start)
     }
 }
 
@@ -67,8 +71,14 @@ impl Pieces {
                 push(*piece);
                 continue;
             }
-            push(Range { start: piece.start, end: hole.start.max(piece.start) & !(PAGE - 1) });
-            push(Range { start: hole.end.min(piece.end).next_multiple_of(PAGE), end: piece.end });
+            push(Range {
+                start: piece.start,
+                end: hole.start.max(piece.start) & !(PAGE - 1),
+            });
+            push(Range {
+                start: hole.end.min(piece.end).next_multiple_of(PAGE),
+                end: piece.end,
+            });
         }
         Self(out)
     }
@@ -88,12 +98,18 @@ pub struct BumpFrames {
 impl BumpFrames {
     /// Allocates from `range`.
     pub fn new(range: Range) -> Self {
-        Self { next: range.start, end: range.end }
+        Self {
+            next: range.start,
+            end: range.end,
+        }
     }
 
     /// The part of the range not handed out.
     pub fn remaining(&self) -> Range {
-        Range { start: self.next, end: self.end }
+        Range {
+            start: self.next,
+            end: self.end,
+        }
     }
 }
 

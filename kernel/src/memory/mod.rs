@@ -69,16 +69,28 @@ impl KernelLayout {
         // SAFETY: as above; the statics are never read.
         unsafe {
             Self {
-                text: Range { start: addr(&__text_start), end: addr(&__text_end) },
-                rodata: Range { start: addr(&__rodata_start), end: addr(&__rodata_end) },
-                data: Range { start: addr(&__data_start), end: addr(&__kernel_end) },
+                text: Range {
+                    start: addr(&__text_start),
+                    end: addr(&__text_end),
+                },
+                rodata: Range {
+                    start: addr(&__rodata_start),
+                    end: addr(&__rodata_end),
+                },
+                data: Range {
+                    start: addr(&__data_start),
+                    end: addr(&__kernel_end),
+                },
             }
         }
     }
 
     /// The whole image.
     pub fn image(&self) -> Range {
-        Range { start: self.text.start, end: self.data.end }
+        Range {
+            start: self.text.start,
+            end: self.data.end,
+        }
     }
 }
 
@@ -86,16 +98,27 @@ impl KernelLayout {
 pub fn init(boot: &BootInfo) {
     let layout = KernelLayout::get();
     let reserved = [
-        Some(Range { start: 0, end: 0x10_0000 }), // real-mode area, BIOS, loader data
+        Some(Range {
+            start: 0,
+            end: 0x10_0000,
+        }), // real-mode area, BIOS, loader data
         Some(layout.image()),
-        boot.initrd.map(|m| Range { start: m.start, end: m.start + m.len }),
+        boot.initrd.map(|m| Range {
+            start: m.start,
+            end: m.start + m.len,
+        }),
     ];
     let free = frames::FreeMemory::new(boot.memory_regions(), &reserved);
     let largest = free.largest().unwrap_or_else(|| {
         crate::exit::fatal(format_args!("no usable RAM above the kernel image"))
     });
     let mut allocator = frames::BumpFrames::new(largest);
-    paging::init(&layout, boot.memory_regions(), &crate::gdt::guard_pages(), &mut allocator);
+    paging::init(
+        &layout,
+        boot.memory_regions(),
+        &crate::gdt::guard_pages(),
+        &mut allocator,
+    );
     let heap = allocator.remaining();
     heap::init(heap);
     drivers::virtio::set_mmio_mapper(map_mmio);

@@ -33,7 +33,8 @@ pub fn init(
     let root = frames.allocate_frame().unwrap_or_else(|| out_of_frames());
     // SAFETY: the frame was just allocated and zeroed, is identity-mapped,
     // and from now on is used only as the top-level page table.
-    let table: &'static mut PageTable = unsafe { &mut *(root.start_address().as_u64() as *mut PageTable) };
+    let table: &'static mut PageTable =
+        unsafe { &mut *(root.start_address().as_u64() as *mut PageTable) };
     // SAFETY: all physical memory is identity-mapped (offset 0), both in the
     // boot tables and in the ones built here.
     let mut mapper = unsafe { OffsetPageTable::new(table, VirtAddr::new(0)) };
@@ -41,17 +42,49 @@ pub fn init(
     let data = Flags::PRESENT | Flags::WRITABLE | Flags::NO_EXECUTE;
     let image = layout.image();
     for region in regions {
-        let ram = Range { start: region.start.max(PAGE), end: region.end() };
+        let ram = Range {
+            start: region.start.max(PAGE),
+            end: region.end(),
+        };
         // RAM below and above the image; the image gets its own flags below.
-        map_range(&mut mapper, Range { start: ram.start, end: ram.end.min(image.start) }, data, frames);
-        map_range(&mut mapper, Range { start: ram.start.max(image.end), end: ram.end }, data, frames);
+        map_range(
+            &mut mapper,
+            Range {
+                start: ram.start,
+                end: ram.end.min(image.start),
+            },
+            data,
+            frames,
+        );
+        map_range(
+            &mut mapper,
+            Range {
+                start: ram.start.max(image.end),
+                end: ram.end,
+            },
+            data,
+            frames,
+        );
     }
     map_range(&mut mapper, layout.text, Flags::PRESENT, frames);
-    map_range(&mut mapper, layout.rodata, Flags::PRESENT | Flags::NO_EXECUTE, frames);
+    map_range(
+        &mut mapper,
+        layout.rodata,
+        Flags::PRESENT | Flags::NO_EXECUTE,
+        frames,
+    );
     let mut start = layout.data.start;
     while start < layout.data.end {
         if !guard_pages.contains(&start) {
-            map_range(&mut mapper, Range { start, end: start + PAGE }, data, frames);
+            map_range(
+                &mut mapper,
+                Range {
+                    start,
+                    end: start + PAGE,
+                },
+                data,
+                frames,
+            );
         }
         start += PAGE;
     }
@@ -122,7 +155,11 @@ unsafe impl FrameAllocator<Size4KiB> for HeapFrames {
 pub fn map_mmio(phys: u64, len: u64) {
     let mut guard = MAPPER.lock();
     let Some(mapper) = guard.as_mut() else { return };
-    let flags = Flags::PRESENT | Flags::WRITABLE | Flags::NO_EXECUTE | Flags::NO_CACHE | Flags::WRITE_THROUGH;
+    let flags = Flags::PRESENT
+        | Flags::WRITABLE
+        | Flags::NO_EXECUTE
+        | Flags::NO_CACHE
+        | Flags::WRITE_THROUGH;
     let mut addr = phys & !(PAGE - 1);
     while addr < phys + len {
         if mapper.translate_addr(VirtAddr::new(addr)).is_none() {
@@ -195,10 +232,18 @@ pub fn audit() -> Audit {
         }
         addr += PAGE;
     }
-    let guards_unmapped =
-        crate::gdt::guard_pages().iter().all(|&g| effective(g).is_none()) && effective(0).is_none();
+    let guards_unmapped = crate::gdt::guard_pages()
+        .iter()
+        .all(|&g| effective(g).is_none())
+        && effective(0).is_none();
     let code_writable = effective(audit as *const () as u64).is_none_or(|(w, _)| w);
     let probe = alloc::vec![0u8; 64];
     let heap_executable = effective(probe.as_ptr() as u64).is_none_or(|(_, x)| x);
-    Audit { mapped_bytes, writable_and_executable, guards_unmapped, code_writable, heap_executable }
+    Audit {
+        mapped_bytes,
+        writable_and_executable,
+        guards_unmapped,
+        code_writable,
+        heap_executable,
+    }
 }

@@ -32,7 +32,10 @@ pub fn timer_rate() -> Result<String, String> {
     time::set_periodic(None);
     let counted = time::timer_interrupts() - before;
     let expected = elapsed / PERIOD;
-    let detail = format!("{counted} interrupts in {} ms, expected {expected}", elapsed / MS);
+    let detail = format!(
+        "{counted} interrupts in {} ms, expected {expected}",
+        elapsed / MS
+    );
     let error = counted.abs_diff(expected) * 100;
     if error <= expected * 10 {
         Ok(detail)
@@ -59,7 +62,11 @@ pub fn deadline_wake() -> Result<String, String> {
     time::set_deadline(None);
     lateness.sort_unstable();
     let median = lateness[lateness.len() / 2];
-    let detail = format!("median lateness {} us, worst {} us", median / 1000, lateness[9] / 1000);
+    let detail = format!(
+        "median lateness {} us, worst {} us",
+        median / 1000,
+        lateness[9] / 1000
+    );
     if median <= 5 * MS {
         Ok(detail)
     } else {
@@ -79,7 +86,9 @@ pub fn tickless_idle() -> Result<String, String> {
     interrupts::disable();
     let ticks = time::timer_interrupts() - before;
     if ticks == 0 {
-        Ok(String::from("no timer interrupt in 200 ms without a deadline"))
+        Ok(String::from(
+            "no timer interrupt in 200 ms without a deadline",
+        ))
     } else {
         Err(format!("{ticks} timer interrupts with no deadline armed"))
     }
@@ -98,7 +107,11 @@ pub fn heap() -> Result<String, String> {
     drop(big);
     drop(small);
     let after = memory::heap_in_use();
-    let detail = format!("{} KiB in use while holding 1.5 MiB + 1000 boxes, {} bytes after", (during - before) >> 10, after - before);
+    let detail = format!(
+        "{} KiB in use while holding 1.5 MiB + 1000 boxes, {} bytes after",
+        (during - before) >> 10,
+        after - before
+    );
     if intact && during - before >= big_len && after == before {
         Ok(detail)
     } else {
@@ -137,7 +150,8 @@ pub fn simd_preserved() -> Result<String, String> {
     let before = time::timer_interrupts();
     let result = if cpu::avx_enabled() {
         // SAFETY: AVX state is enabled (checked just above).
-        unsafe { simd::ymm_round_trip() }.map(|_| String::from("16 YMM registers intact across an interrupt"))
+        unsafe { simd::ymm_round_trip() }
+            .map(|_| String::from("16 YMM registers intact across an interrupt"))
     } else {
         simd::xmm_round_trip().map(|_| String::from("16 XMM registers intact across an interrupt"))
     };
@@ -160,7 +174,11 @@ pub fn page_permissions() -> Result<String, String> {
         audit.code_writable,
         audit.heap_executable
     );
-    if audit.writable_and_executable == 0 && audit.guards_unmapped && !audit.code_writable && !audit.heap_executable {
+    if audit.writable_and_executable == 0
+        && audit.guards_unmapped
+        && !audit.code_writable
+        && !audit.heap_executable
+    {
         Ok(detail)
     } else {
         Err(detail)

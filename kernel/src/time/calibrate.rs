@@ -27,13 +27,15 @@ pub fn against_pit() -> Calibration {
     let mut apic_hz = [0u64; ROUNDS];
     for round in 0..ROUNDS {
         apic::start_free_running();
-        let (start, end) =
-            channel.time(count, || (super::rdtsc(), apic::current_count()));
+        let (start, end) = channel.time(count, || (super::rdtsc(), apic::current_count()));
         tsc[round] = (end.0 - start.0) * 1_000_000_000 / window_nanos;
         apic_hz[round] = u64::from(start.1 - end.1) * 1_000_000_000 / window_nanos;
     }
     tsc.sort_unstable();
     apic_hz.sort_unstable();
     apic::start_one_shot(0);
-    Calibration { tsc_hz: tsc[ROUNDS / 2], apic_timer_hz: apic_hz[ROUNDS / 2] }
+    Calibration {
+        tsc_hz: tsc[ROUNDS / 2],
+        apic_timer_hz: apic_hz[ROUNDS / 2],
+    }
 }

@@ -58,7 +58,10 @@ pub fn init() {
     TSC_HZ.store(tsc_hz, Ordering::Relaxed);
     // A TSC below 1 Hz is not calibrated: leave the clock at 0.
     if tsc_hz > 0 {
-        NANOS_PER_TICK_FP.store(((u128::from(NANOS_PER_SEC) << 32) / u128::from(tsc_hz)) as u64, Ordering::Relaxed);
+        NANOS_PER_TICK_FP.store(
+            ((u128::from(NANOS_PER_SEC) << 32) / u128::from(tsc_hz)) as u64,
+            Ordering::Relaxed,
+        );
     }
     APIC_TIMER_HZ.store(calibration.apic_timer_hz, Ordering::Relaxed);
     log::info!(

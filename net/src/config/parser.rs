@@ -280,7 +280,8 @@ impl Parser {
         };
         match key {
             ConfigKey::PrivateKey => set_new(&mut draft.private_key, key, || {
-                let secret = SecretKey::from_base64(value).ok_or(ConfigErrorKind::InvalidKey(key))?;
+                let secret =
+                    SecretKey::from_base64(value).ok_or(ConfigErrorKind::InvalidKey(key))?;
                 // Clamped, all zeros is a fixed scalar whose public key anyone can compute.
                 if secret.expose_secret().iter().all(|&b| b == 0) {
                     return Err(ConfigErrorKind::ZeroPrivateKey);

@@ -62,7 +62,12 @@ impl Engine {
         }
         let keys = PeerKeys::new(&self.local, spec.public_key, spec.preshared_key).ok();
         let usable = keys.is_some();
-        let mut peer = Peer::new(spec.public_key, keys, spec.endpoint, spec.persistent_keepalive);
+        let mut peer = Peer::new(
+            spec.public_key,
+            keys,
+            spec.endpoint,
+            spec.persistent_keepalive,
+        );
         if usable && spec.persistent_keepalive.is_some() && spec.endpoint.is_some() {
             // As at start: the peer is contacted on the next poll.
             peer.timers.persistent_keepalive = Some(crate::time::Instant::ZERO);
@@ -135,7 +140,9 @@ impl Engine {
             return Err(EngineError::UnknownPeer);
         }
         for cidr in cidrs {
-            self.allowed_ips.insert(*cidr, id).map_err(EngineError::AllowedIps)?;
+            self.allowed_ips
+                .insert(*cidr, id)
+                .map_err(EngineError::AllowedIps)?;
         }
         Ok(())
     }
@@ -156,7 +163,9 @@ impl Engine {
     /// Sets `id`'s preshared key (`None`: none); it applies from the next handshake on, and
     /// the current sessions stay. `false` for an unknown id.
     pub fn set_preshared_key(&mut self, id: PeerId, preshared_key: Option<PresharedKey>) -> bool {
-        let Some(peer) = self.peers.get_mut(id.index()) else { return false };
+        let Some(peer) = self.peers.get_mut(id.index()) else {
+            return false;
+        };
         if let Ok(keys) = PeerKeys::new(&self.local, peer.public_key, preshared_key) {
             peer.keys = Some(keys);
         }
@@ -173,15 +182,24 @@ impl Engine {
     /// Sets `id`'s persistent keepalive interval. Turning it on (or changing it) sends a
     /// keepalive at the next poll, as `wg set … persistent-keepalive` does. Refuses 0 or more
     /// than 65535 s (`None` turns it off). `false` for an unknown id or a bad interval.
-    pub fn set_persistent_keepalive(&mut self, id: PeerId, interval: Option<Duration>, now: Now) -> bool {
+    pub fn set_persistent_keepalive(
+        &mut self,
+        id: PeerId,
+        interval: Option<Duration>,
+        now: Now,
+    ) -> bool {
         if interval.is_some_and(|k| k.is_zero() || k > Duration::from_secs(u64::from(u16::MAX))) {
             return false;
         }
-        let Some(peer) = self.peers.get_mut(id.index()) else { return false };
+        let Some(peer) = self.peers.get_mut(id.index()) else {
+            return false;
+        };
         let was = peer.persistent_keepalive;
         peer.persistent_keepalive = interval;
         peer.timers.persistent_keepalive = match interval {
-            Some(_) if was != interval && peer.endpoint.is_some() && peer.keys.is_some() => Some(now.monotonic),
+            Some(_) if was != interval && peer.endpoint.is_some() && peer.keys.is_some() => {
+                Some(now.monotonic)
+            }
             Some(_) => peer.timers.persistent_keepalive,
             None => None,
         };
@@ -204,7 +222,11 @@ impl Engine {
             }
             let psk = peer.keys.as_ref().map(|k| k.preshared_key().clone());
             let own = peer.public_key == *local.public_key();
-            peer.keys = if own { None } else { PeerKeys::new(&local, peer.public_key, psk).ok() };
+            peer.keys = if own {
+                None
+            } else {
+                PeerKeys::new(&local, peer.public_key, psk).ok()
+            };
             peer.last_initiation_sent = None;
         }
         self.local = local;
@@ -217,7 +239,8 @@ impl Engine {
     /// peer holds its four indices).
     fn resize_tables(&mut self) {
         if !self.indices.fits(self.peers.len()) {
-            self.indices = core::mem::replace(&mut self.indices, IndexTable::new(0)).resized(self.peers.len());
+            self.indices =
+                core::mem::replace(&mut self.indices, IndexTable::new(0)).resized(self.peers.len());
         }
         self.rebuild_timer_queue();
     }

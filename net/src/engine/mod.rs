@@ -165,7 +165,12 @@ impl Engine {
                     .map_err(EngineError::AllowedIps)?;
             }
             let usable = keys.is_some();
-            let mut peer = Peer::new(spec.public_key, keys, spec.endpoint, spec.persistent_keepalive);
+            let mut peer = Peer::new(
+                spec.public_key,
+                keys,
+                spec.endpoint,
+                spec.persistent_keepalive,
+            );
             if usable && spec.persistent_keepalive.is_some() && spec.endpoint.is_some() {
                 // Fires on the first poll: the peer is contacted as soon as we run.
                 peer.timers.persistent_keepalive = Some(Instant::ZERO);

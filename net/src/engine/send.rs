@@ -365,7 +365,8 @@ fn seal_transport(
         peer.counters.keepalives_sent += 1;
     } else {
         peer.counters.packets_sent += 1;
-        peer.timers.on_data_sent(now.monotonic, || rekey_jitter(rng));
+        peer.timers
+            .on_data_sent(now.monotonic, || rekey_jitter(rng));
     }
     Some((endpoint, total))
 }

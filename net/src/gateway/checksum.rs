@@ -57,7 +57,10 @@ mod tests {
     #[test]
     fn rfc1071_example() {
         // RFC 1071 §3: the bytes 00 01 f2 03 f4 f5 f6 f7 sum to 0xddf2.
-        assert_eq!(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0xddf2);
+        assert_eq!(
+            sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            0xddf2
+        );
     }
 
     #[test]
@@ -67,7 +70,9 @@ mod tests {
 
     #[test]
     fn a_filled_checksum_verifies_to_zero() {
-        let mut header = [0x45u8, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        let mut header = [
+            0x45u8, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
         let c = finish(&[sum(&header)]);
         header[10..12].copy_from_slice(&c.to_be_bytes());
         assert_eq!(finish(&[sum(&header)]), 0);

@@ -15,7 +15,10 @@ use super::nic::Nic;
 use super::Gateway;
 use crate::config::GatewayConfig;
 use crate::engine::{Now, PeerId};
-use crate::uapi::{Change, Errno, ErrnoReply, Event, GetWriter, Model, ModelLimits, PeerRuntime, Session, SessionLimits, UapiError};
+use crate::uapi::{
+    Change, Errno, ErrnoReply, Event, GetWriter, Model, ModelLimits, PeerRuntime, Session,
+    SessionLimits, UapiError,
+};
 
 /// The API's state: the connection's parser, the configuration model, and
 /// the reply being written.
@@ -42,7 +45,10 @@ const REQUEST_STARTS: [&[u8; REQUEST_START_LEN]; 2] = [b"get=1\n", b"set=1\n"];
 
 impl Resync {
     fn new() -> Resync {
-        Resync { last: [0; REQUEST_START_LEN], seen: 0 }
+        Resync {
+            last: [0; REQUEST_START_LEN],
+            seen: 0,
+        }
     }
 
     /// Takes one byte; returns the request start once the last bytes are one.
@@ -50,7 +56,8 @@ impl Resync {
         self.last.copy_within(1.., 0);
         self.last[REQUEST_START_LEN - 1] = byte;
         self.seen = (self.seen + 1).min(REQUEST_START_LEN);
-        (self.seen == REQUEST_START_LEN && REQUEST_STARTS.contains(&&self.last)).then_some(&self.last)
+        (self.seen == REQUEST_START_LEN && REQUEST_STARTS.contains(&&self.last))
+            .then_some(&self.last)
     }
 }
 
@@ -190,17 +197,26 @@ impl Control {
 }
 
 /// Makes the engine (and the loop) follow a `set` the model accepted.
-fn apply<O: Nic, I: Nic>(model: &Model, changes: &[Change], gateway: &mut Gateway<O, I>, now: Now) -> Errno {
+fn apply<O: Nic, I: Nic>(
+    model: &Model,
+    changes: &[Change],
+    gateway: &mut Gateway<O, I>,
+    now: Now,
+) -> Errno {
     let mut errno = Errno::OK;
     for change in changes {
         let engine = gateway.engine_mut();
         let id_of = |key: &crypto::PublicKey| engine.peer_by_public_key(key);
         match change {
             Change::PrivateKey => match model.private_key() {
-                Some(key) => engine.set_private_key(crypto::PrivateKey::from_bytes(*key.to_bytes())),
+                Some(key) => {
+                    engine.set_private_key(crypto::PrivateKey::from_bytes(*key.to_bytes()))
+                }
                 // wireguard-go then stops handshaking; the engine keeps its key
                 // but the model reports none. (A gateway without a key forwards nothing.)
-                None => log::warn!("uapi: private key removed; existing sessions continue until they expire"),
+                None => log::warn!(
+                    "uapi: private key removed; existing sessions continue until they expire"
+                ),
             },
             Change::ListenPort(port) => gateway.set_listen_port(*port),
             Change::Fwmark(_) => {}
@@ -210,14 +226,18 @@ fn apply<O: Nic, I: Nic>(model: &Model, changes: &[Change], gateway: &mut Gatewa
                 }
             }
             Change::PeerAdded(key) => {
-                let Some(view) = model.peer(key) else { continue };
+                let Some(view) = model.peer(key) else {
+                    continue;
+                };
                 if let Err(e) = engine.add_peer(view.spec()) {
                     log::warn!("uapi: peer {key} not added: {e}");
                     errno = Errno::IO;
                 }
             }
             Change::PeerUpdated(key, what) => {
-                let (Some(view), Some(id)) = (model.peer(key), id_of(key)) else { continue };
+                let (Some(view), Some(id)) = (model.peer(key), id_of(key)) else {
+                    continue;
+                };
                 update_peer(engine, id, &view, what, now);
                 if what.allowed_ips {
                     let cidrs: Vec<_> = view.allowed_ips().collect();

@@ -28,7 +28,12 @@ impl Default for Deferred {
 impl Deferred {
     /// An empty queue; all its memory is allocated here.
     pub fn new() -> Self {
-        Self { slots: vec![[0; MAX_PACKET]; SLOTS].into_boxed_slice(), lengths: [0; SLOTS], head: 0, count: 0 }
+        Self {
+            slots: vec![[0; MAX_PACKET]; SLOTS].into_boxed_slice(),
+            lengths: [0; SLOTS],
+            head: 0,
+            count: 0,
+        }
     }
 
     /// Queues a copy of `packet`; `false` if the queue is full or the packet too large.

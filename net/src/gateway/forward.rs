@@ -11,10 +11,10 @@ use core::net::{IpAddr, SocketAddr};
 use rand_core::{CryptoRng, RngCore};
 
 use super::deferred::Deferred;
+use super::nic::{TxFrame, TxRing};
 use super::outer_frame::{write_ip_udp, write_outer_frame, ETHERNET_LEN, MESSAGE_OFFSET};
 use super::stats::{DirectionCycles, GatewayStats, Stage, StageClock};
 use super::wan::{NextHop, Wan};
-use super::nic::{TxFrame, TxRing};
 use crate::engine::{Engine, Now, PeerId, Sink};
 use crate::router::{
     write_ethernet_header, EthernetAddress, NeighborCache, Resolution, Router, TunnelVerdict,
@@ -150,7 +150,9 @@ impl<O: TxRing, I: TxRing> Forwarder<'_, O, I> {
                 let room = self.outer_tx.free() > 0;
                 let _ = room
                     && self.outer_tx.transmit(|buffer| {
-                        buffer.get_mut(MESSAGE_OFFSET..MESSAGE_OFFSET + len)?.copy_from_slice(message);
+                        buffer
+                            .get_mut(MESSAGE_OFFSET..MESSAGE_OFFSET + len)?
+                            .copy_from_slice(message);
                         write_outer_frame(buffer, len, &route, id, offload)
                     });
                 if !room {
@@ -160,8 +162,13 @@ impl<O: TxRing, I: TxRing> Forwarder<'_, O, I> {
             NextHop::Pending(from, hop) => {
                 let id = p.wan.take_ipv4_id();
                 let buffer = &mut p.scratch.datagram[..];
-                let held = write_ip_udp(buffer, len, from, to, id, false)
-                    .map(|(start, _)| p.wan.neighbors.hold(hop, &buffer[start..MESSAGE_OFFSET + len], self.now.monotonic));
+                let held = write_ip_udp(buffer, len, from, to, id, false).map(|(start, _)| {
+                    p.wan.neighbors.hold(
+                        hop,
+                        &buffer[start..MESSAGE_OFFSET + len],
+                        self.now.monotonic,
+                    )
+                });
                 if !matches!(held, Some(Ok(()))) {
                     p.stats.outer_unresolved += 1;
                 }
@@ -174,7 +181,12 @@ impl<O: TxRing, I: TxRing> Forwarder<'_, O, I> {
 impl<O: TxRing, I: TxRing> Sink for Forwarder<'_, O, I> {
     fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8]) {
         let len = datagram.len();
-        let Some(slot) = self.plumbing.scratch.datagram.get_mut(MESSAGE_OFFSET..MESSAGE_OFFSET + len) else {
+        let Some(slot) = self
+            .plumbing
+            .scratch
+            .datagram
+            .get_mut(MESSAGE_OFFSET..MESSAGE_OFFSET + len)
+        else {
             self.plumbing.stats.outer_no_route += 1;
             return;
         };
@@ -186,24 +198,45 @@ impl<O: TxRing, I: TxRing> Sink for Forwarder<'_, O, I> {
         let p = &mut *self.plumbing;
         p.to_lan.mark(&mut p.clock, Stage::Crypto);
         let now = self.now.monotonic;
-        let verdict = p.lan.router.route_from_tunnel(packet, now, &mut p.scratch.reply[..]);
+        let verdict = p
+            .lan
+            .router
+            .route_from_tunnel(packet, now, &mut p.scratch.reply[..]);
         match verdict {
             TunnelVerdict::Lan { next_hop, len } => {
                 p.to_lan.mark(&mut p.clock, Stage::Route);
-                send_to_lan(self.inner_tx, &mut p.lan.neighbors, p.lan.mac, next_hop, &packet[..len], now, &mut p.stats);
+                send_to_lan(
+                    self.inner_tx,
+                    &mut p.lan.neighbors,
+                    p.lan.mac,
+                    next_hop,
+                    &packet[..len],
+                    now,
+                    &mut p.stats,
+                );
                 p.to_lan.packets += 1;
                 p.to_lan.mark(&mut p.clock, Stage::NicTransmit);
             }
             TunnelVerdict::Fragment { next_hop, len, mtu } => {
-                let (tx, neighbors, mac, stats) = (&mut *self.inner_tx, &mut p.lan.neighbors, p.lan.mac, &mut p.stats);
-                let _ = p.lan.router.fragment(&packet[..len], mtu, &mut p.scratch.fragment[..], |piece| {
-                    send_to_lan(tx, neighbors, mac, next_hop, piece, now, stats)
-                });
+                let (tx, neighbors, mac, stats) = (
+                    &mut *self.inner_tx,
+                    &mut p.lan.neighbors,
+                    p.lan.mac,
+                    &mut p.stats,
+                );
+                let _ = p.lan.router.fragment(
+                    &packet[..len],
+                    mtu,
+                    &mut p.scratch.fragment[..],
+                    |piece| send_to_lan(tx, neighbors, mac, next_hop, piece, now, stats),
+                );
                 p.to_lan.packets += 1;
             }
             TunnelVerdict::Local => {
                 let router = &p.lan.router;
-                if let Some(len) = crate::echo::reply_in_place(packet, |a| router.is_gateway_address(a)) {
+                if let Some(len) =
+                    crate::echo::reply_in_place(packet, |a| router.is_gateway_address(a))
+                {
                     if !p.deferred.push(&packet[..len]) {
                         p.stats.deferred_full += 1;
                     }
@@ -237,9 +270,11 @@ pub fn send_to_tunnel<O: TxRing, I: TxRing>(
     let now = forwarder.now;
     let p = &mut *forwarder.plumbing;
     p.to_peer.mark(&mut p.clock, Stage::Route);
-    let route = engine.ready_to_seal(peer, now).and_then(|endpoint| match p.wan.route(Some(peer), endpoint, now.monotonic) {
-        NextHop::Ready(route) => Some(route),
-        _ => None,
+    let route = engine.ready_to_seal(peer, now).and_then(|endpoint| {
+        match p.wan.route(Some(peer), endpoint, now.monotonic) {
+            NextHop::Ready(route) => Some(route),
+            _ => None,
+        }
     });
     let Some(route) = route else {
         // No session yet, packets staged ahead of this one, or the next hop
@@ -258,9 +293,12 @@ pub fn send_to_tunnel<O: TxRing, I: TxRing>(
     let (to_peer, clock) = (&mut p.to_peer, &mut p.clock);
     let plaintext = MESSAGE_OFFSET + crypto::constants::TRANSPORT_HEADER_LEN;
     let sent = forwarder.outer_tx.transmit(|buffer| {
-        buffer.get_mut(plaintext..plaintext + packet.len())?.copy_from_slice(packet);
+        buffer
+            .get_mut(plaintext..plaintext + packet.len())?
+            .copy_from_slice(packet);
         to_peer.mark(clock, Stage::NicTransmit);
-        let (_, len) = engine.seal_in_place(peer, now, &mut buffer[MESSAGE_OFFSET..], packet.len(), rng)?;
+        let (_, len) =
+            engine.seal_in_place(peer, now, &mut buffer[MESSAGE_OFFSET..], packet.len(), rng)?;
         to_peer.mark(clock, Stage::Crypto);
         write_outer_frame(buffer, len, &route, id, offload)
     });

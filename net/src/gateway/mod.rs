@@ -27,17 +27,19 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::config::GatewayConfig;
 use crate::engine::{Engine, Now};
-use crate::router::{fragment_ipv4, EthernetAddress, LanVerdict, NeighborCache, NeighborConfig, Router, RouterConfig};
+use crate::router::{
+    fragment_ipv4, EthernetAddress, LanVerdict, NeighborCache, NeighborConfig, Router, RouterConfig,
+};
 use crate::time::Instant;
-pub use deferred::MAX_PACKET;
+pub use control::{loop_counters, Control};
 use deferred::Deferred;
+pub use deferred::MAX_PACKET;
 use forward::{send_to_lan, send_to_tunnel, transmit_copy, Forwarder, Lan, Plumbing, Scratch};
 use nic::{Nic, RxRing, TxRing};
 use outer_frame::{classify, OuterDrop, OuterFrame, ETHERNET_LEN};
 use stack::{static_outer, DhcpNews, Stack};
 use stats::{GatewayStats, Stage, StageClock, StageCycles};
 use wan::Wan;
-pub use control::{loop_counters, Control};
 
 /// Frames taken from one NIC per poll before the other NIC, the timers and
 /// the stacks get their turn.
@@ -109,7 +111,13 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
     ) -> Result<Self, String> {
         let (outer_mac, inner_mac) = (outer_nic.mac(), inner_nic.mac());
         let outer_stack = Stack::outer(outer_nic.split().1, outer_mac, config, seed, now)?;
-        let inner_stack = Stack::inner(inner_nic.split().1, inner_mac, config, seed.rotate_left(17), now);
+        let inner_stack = Stack::inner(
+            inner_nic.split().1,
+            inner_mac,
+            config,
+            seed.rotate_left(17),
+            now,
+        );
         let lan_mac = EthernetAddress(inner_mac);
         let lan = Lan {
             router: Router::new(router_config(config)),
@@ -181,7 +189,11 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
 
     /// Cycles per stage so far.
     pub fn stage_cycles(&self) -> StageCycles {
-        StageCycles { to_lan: self.plumbing.to_lan, to_peer: self.plumbing.to_peer, other: self.other_cycles }
+        StageCycles {
+            to_lan: self.plumbing.to_lan,
+            to_peer: self.plumbing.to_peer,
+            other: self.other_cycles,
+        }
     }
 
     /// The NICs, to read their counters.
@@ -248,7 +260,8 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
     fn outer_frame(&mut self, now: Now, rng: &mut (impl RngCore + CryptoRng)) -> bool {
         let (outer_rx, outer_tx) = self.outer_nic.split();
         let inner_tx = self.inner_nic.split().1;
-        let (engine, plumbing, stack_frame) = (&mut self.engine, &mut self.plumbing, &mut self.stack_frame);
+        let (engine, plumbing, stack_frame) =
+            (&mut self.engine, &mut self.plumbing, &mut self.stack_frame);
         let our_mac = plumbing.wan.mac();
         plumbing.clock.restart();
         let leftover = outer_rx.receive(|frame, device_checksum| {
@@ -261,7 +274,12 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
             match classify(frame, our_mac, device_checksum, &p.wan) {
                 OuterFrame::WireGuard { from, payload } => {
                     p.to_lan.mark(&mut p.clock, Stage::NicReceive);
-                    let mut forwarder = Forwarder { plumbing: p, outer_tx: &mut *outer_tx, inner_tx: &mut *inner_tx, now };
+                    let mut forwarder = Forwarder {
+                        plumbing: p,
+                        outer_tx: &mut *outer_tx,
+                        inner_tx: &mut *inner_tx,
+                        now,
+                    };
                     engine.handle_datagram(now, from, &mut frame[payload], rng, &mut forwarder);
                     let p = &mut *forwarder.plumbing;
                     p.to_lan.mark(&mut p.clock, Stage::Crypto);
@@ -278,10 +296,15 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
                 }
             }
         });
-        let Some(leftover) = leftover else { return false };
-        self.plumbing.to_lan.mark(&mut self.plumbing.clock, Stage::NicReceive);
+        let Some(leftover) = leftover else {
+            return false;
+        };
+        self.plumbing
+            .to_lan
+            .mark(&mut self.plumbing.clock, Stage::NicReceive);
         if let Leftover::Stack(len) = leftover {
-            self.outer_stack.poll(outer_tx, Some(&self.stack_frame[..len]), now.monotonic);
+            self.outer_stack
+                .poll(outer_tx, Some(&self.stack_frame[..len]), now.monotonic);
             self.update_dhcp();
             self.outer_stack_due = Some(now.monotonic);
             self.other_cycles += self.plumbing.clock.lap();
@@ -294,7 +317,8 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
     fn inner_frame(&mut self, now: Now, rng: &mut (impl RngCore + CryptoRng)) -> bool {
         let (inner_rx, inner_tx) = self.inner_nic.split();
         let outer_tx = self.outer_nic.split().1;
-        let (engine, plumbing, stack_frame) = (&mut self.engine, &mut self.plumbing, &mut self.stack_frame);
+        let (engine, plumbing, stack_frame) =
+            (&mut self.engine, &mut self.plumbing, &mut self.stack_frame);
         let lan_fragment = &mut self.lan_fragment;
         plumbing.clock.restart();
         let leftover = inner_rx.receive(|frame, _| {
@@ -305,7 +329,11 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
                 }
             });
             let for_us = frame.len() >= ETHERNET_LEN && frame[..6] == p.lan.mac.0;
-            let ethertype = if frame.len() >= ETHERNET_LEN { u16::from_be_bytes([frame[12], frame[13]]) } else { 0 };
+            let ethertype = if frame.len() >= ETHERNET_LEN {
+                u16::from_be_bytes([frame[12], frame[13]])
+            } else {
+                0
+            };
             if !(for_us && (ethertype == 0x0800 || ethertype == 0x86dd)) {
                 return Leftover::Stack(copy_for_stack(stack_frame, frame));
             }
@@ -316,31 +344,56 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
                 now.monotonic,
                 &mut p.scratch.reply[..],
             );
-            let mut forwarder = Forwarder { plumbing: p, outer_tx: &mut *outer_tx, inner_tx: &mut *inner_tx, now };
+            let mut forwarder = Forwarder {
+                plumbing: p,
+                outer_tx: &mut *outer_tx,
+                inner_tx: &mut *inner_tx,
+                now,
+            };
             match verdict {
                 LanVerdict::Local => return Leftover::Stack(copy_for_stack(stack_frame, frame)),
                 LanVerdict::Tunnel { peer, len } => {
-                    send_to_tunnel(engine, &mut forwarder, peer, &frame[ETHERNET_LEN..ETHERNET_LEN + len], rng);
+                    send_to_tunnel(
+                        engine,
+                        &mut forwarder,
+                        peer,
+                        &frame[ETHERNET_LEN..ETHERNET_LEN + len],
+                        rng,
+                    );
                 }
                 LanVerdict::Fragment { len, mtu, .. } => {
                     let packet = &frame[ETHERNET_LEN..ETHERNET_LEN + len];
-                    let _ = fragment_ipv4(packet, usize::from(mtu), &mut lan_fragment[..], |piece| {
-                        engine.send_packet(now, piece, rng, &mut forwarder);
-                    });
+                    let _ =
+                        fragment_ipv4(packet, usize::from(mtu), &mut lan_fragment[..], |piece| {
+                            engine.send_packet(now, piece, rng, &mut forwarder);
+                        });
                     forwarder.plumbing.to_peer.packets += 1;
                 }
                 LanVerdict::Reply { len, next_hop, .. } => {
                     let p = &mut *forwarder.plumbing;
-                    send_to_lan(forwarder.inner_tx, &mut p.lan.neighbors, p.lan.mac, next_hop, &p.scratch.reply[..len], now.monotonic, &mut p.stats);
+                    send_to_lan(
+                        forwarder.inner_tx,
+                        &mut p.lan.neighbors,
+                        p.lan.mac,
+                        next_hop,
+                        &p.scratch.reply[..len],
+                        now.monotonic,
+                        &mut p.stats,
+                    );
                 }
                 LanVerdict::Drop(_) => {}
             }
             Leftover::None
         });
-        let Some(leftover) = leftover else { return false };
-        self.plumbing.to_peer.mark(&mut self.plumbing.clock, Stage::NicReceive);
+        let Some(leftover) = leftover else {
+            return false;
+        };
+        self.plumbing
+            .to_peer
+            .mark(&mut self.plumbing.clock, Stage::NicReceive);
         if let Leftover::Stack(len) = leftover {
-            self.inner_stack.poll(inner_tx, Some(&self.stack_frame[..len]), now.monotonic);
+            self.inner_stack
+                .poll(inner_tx, Some(&self.stack_frame[..len]), now.monotonic);
             self.inner_stack_due = Some(now.monotonic);
             self.other_cycles += self.plumbing.clock.lap();
         }
@@ -353,20 +406,39 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
         while let Some(len) = self.plumbing.deferred.pop_into(&mut self.deferred_packet) {
             let outer_tx = self.outer_nic.split().1;
             let inner_tx = self.inner_nic.split().1;
-            let mut forwarder = Forwarder { plumbing: &mut self.plumbing, outer_tx, inner_tx, now };
-            self.engine.send_packet(now, &self.deferred_packet[..len], rng, &mut forwarder);
+            let mut forwarder = Forwarder {
+                plumbing: &mut self.plumbing,
+                outer_tx,
+                inner_tx,
+                now,
+            };
+            self.engine
+                .send_packet(now, &self.deferred_packet[..len], rng, &mut forwarder);
         }
     }
 
     fn run_timers(&mut self, now: Now, rng: &mut (impl RngCore + CryptoRng)) {
         let outer_tx = self.outer_nic.split().1;
         let inner_tx = self.inner_nic.split().1;
-        if self.engine.next_deadline().is_some_and(|at| at <= now.monotonic) {
-            let mut forwarder = Forwarder { plumbing: &mut self.plumbing, outer_tx: &mut *outer_tx, inner_tx: &mut *inner_tx, now };
+        if self
+            .engine
+            .next_deadline()
+            .is_some_and(|at| at <= now.monotonic)
+        {
+            let mut forwarder = Forwarder {
+                plumbing: &mut self.plumbing,
+                outer_tx: &mut *outer_tx,
+                inner_tx: &mut *inner_tx,
+                now,
+            };
             self.engine.poll_timers(now, rng, &mut forwarder);
         }
         let p = &mut self.plumbing;
-        if p.lan.neighbors.next_deadline().is_some_and(|at| at <= now.monotonic) {
+        if p.lan
+            .neighbors
+            .next_deadline()
+            .is_some_and(|at| at <= now.monotonic)
+        {
             let stats = &mut p.stats;
             p.lan.neighbors.poll(now.monotonic, |frame| {
                 if !transmit_copy(inner_tx, frame) {
@@ -374,7 +446,11 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
                 }
             });
         }
-        if p.wan.neighbors.next_deadline().is_some_and(|at| at <= now.monotonic) {
+        if p.wan
+            .neighbors
+            .next_deadline()
+            .is_some_and(|at| at <= now.monotonic)
+        {
             let stats = &mut p.stats;
             p.wan.neighbors.poll(now.monotonic, |frame| {
                 if !transmit_copy(outer_tx, frame) {
@@ -418,7 +494,11 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
 
 /// Our outer IPv6 addresses (DHCP replaces only the IPv4 one).
 fn static_outer_v6(wan: &Wan) -> Vec<crate::IpCidr> {
-    wan.addresses().iter().filter(|c| c.is_ipv6()).copied().collect()
+    wan.addresses()
+        .iter()
+        .filter(|c| c.is_ipv6())
+        .copied()
+        .collect()
 }
 
 /// Copies a frame for smoltcp; a frame longer than any the stack handles
@@ -428,4 +508,3 @@ fn copy_for_stack(buffer: &mut [u8; STACK_FRAME], frame: &[u8]) -> usize {
     buffer[..len].copy_from_slice(&frame[..len]);
     len
 }
-

@@ -34,7 +34,11 @@ pub struct TxFrame {
 impl TxFrame {
     /// A frame at `start`, `len` bytes long, with every checksum filled in.
     pub const fn new(start: usize, len: usize) -> TxFrame {
-        TxFrame { start, len, checksum: None }
+        TxFrame {
+            start,
+            len,
+            checksum: None,
+        }
     }
 }
 

@@ -69,7 +69,12 @@ fn be16(b: &[u8], at: usize) -> u16 {
 }
 
 /// Sorts an outer frame addressed to `our_mac`.
-pub fn classify(frame: &[u8], our_mac: [u8; 6], device: RxChecksum, us: &impl OuterIdentity) -> OuterFrame {
+pub fn classify(
+    frame: &[u8],
+    our_mac: [u8; 6],
+    device: RxChecksum,
+    us: &impl OuterIdentity,
+) -> OuterFrame {
     if frame.len() < ETHERNET_LEN || frame[..6] != our_mac {
         return OuterFrame::Stack;
     }
@@ -85,9 +90,10 @@ pub fn classify(frame: &[u8], our_mac: [u8; 6], device: RxChecksum, us: &impl Ou
 impl OuterFrame {
     fn shifted(self, by: usize) -> OuterFrame {
         match self {
-            OuterFrame::WireGuard { from, payload } => {
-                OuterFrame::WireGuard { from, payload: payload.start + by..payload.end + by }
-            }
+            OuterFrame::WireGuard { from, payload } => OuterFrame::WireGuard {
+                from,
+                payload: payload.start + by..payload.end + by,
+            },
             other => other,
         }
     }
@@ -172,7 +178,10 @@ fn classify_v6(ip: &[u8], device: RxChecksum, us: &impl OuterIdentity) -> OuterF
     if be16(udp, 6) == 0 || !udp_checksum_ok(udp, src, dst, device) {
         return OuterFrame::Drop(OuterDrop::BadChecksum);
     }
-    OuterFrame::WireGuard { from: SocketAddr::new(src, be16(udp, 0)), payload: IPV6_LEN + UDP_LEN..IPV6_LEN + payload_len }
+    OuterFrame::WireGuard {
+        from: SocketAddr::new(src, be16(udp, 0)),
+        payload: IPV6_LEN + UDP_LEN..IPV6_LEN + payload_len,
+    }
 }
 
 fn udp_checksum_ok(udp: &[u8], src: IpAddr, dst: IpAddr, device: RxChecksum) -> bool {
@@ -291,5 +300,9 @@ pub fn write_outer_frame(
     e[0..6].copy_from_slice(&route.dst_mac);
     e[6..12].copy_from_slice(&route.src_mac);
     e[12..14].copy_from_slice(&ethertype.to_be_bytes());
-    Some(TxFrame { start, len: MESSAGE_OFFSET + len - start, checksum })
+    Some(TxFrame {
+        start,
+        len: MESSAGE_OFFSET + len - start,
+        checksum,
+    })
 }

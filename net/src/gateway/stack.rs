@@ -81,7 +81,10 @@ impl<T: TxRing> phy::Device for StackDevice<'_, T> {
     where
         Self: 'b;
 
-    fn receive(&mut self, _timestamp: smoltcp::time::Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+    fn receive(
+        &mut self,
+        _timestamp: smoltcp::time::Instant,
+    ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let frame = self.pending.take()?;
         Some((Rx(frame), Tx(self.tx)))
     }
@@ -108,7 +111,13 @@ fn to_stack(cidr: &IpCidr) -> StackCidr {
     StackCidr::new(IpAddress::from(cidr.addr()), cidr.prefix_len())
 }
 
-fn interface<T: TxRing>(tx: &mut T, mac: [u8; 6], cidrs: &[IpCidr], seed: u64, now: Instant) -> Interface {
+fn interface<T: TxRing>(
+    tx: &mut T,
+    mac: [u8; 6],
+    cidrs: &[IpCidr],
+    seed: u64,
+    now: Instant,
+) -> Interface {
     let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
     config.random_seed = seed;
     let mut device = StackDevice::new(tx, None);
@@ -142,7 +151,13 @@ pub enum DhcpNews {
 
 impl Stack {
     /// The outer interface: static addresses or a DHCPv4 client, and the default route.
-    pub fn outer<T: TxRing>(tx: &mut T, mac: [u8; 6], config: &GatewayConfig, seed: u64, now: Instant) -> Result<Stack, String> {
+    pub fn outer<T: TxRing>(
+        tx: &mut T,
+        mac: [u8; 6],
+        config: &GatewayConfig,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Stack, String> {
         let static_cidrs: &[IpCidr] = match &config.outer.address {
             OuterAddress::Static(cidrs) => cidrs,
             OuterAddress::Dhcp => &[],
@@ -158,19 +173,35 @@ impl Stack {
             }
         }
         let mut sockets = SocketSet::new(vec![]);
-        let dhcp = matches!(config.outer.address, OuterAddress::Dhcp).then(|| sockets.add(dhcpv4::Socket::new()));
-        Ok(Stack { iface, sockets, dhcp })
+        let dhcp = matches!(config.outer.address, OuterAddress::Dhcp)
+            .then(|| sockets.add(dhcpv4::Socket::new()));
+        Ok(Stack {
+            iface,
+            sockets,
+            dhcp,
+        })
     }
 
     /// The inner interface: answers ARP/NDP and ping on the LAN addresses.
-    pub fn inner<T: TxRing>(tx: &mut T, mac: [u8; 6], config: &GatewayConfig, seed: u64, now: Instant) -> Stack {
-        Stack { iface: interface(tx, mac, &config.inner.addresses, seed, now), sockets: SocketSet::new(vec![]), dhcp: None }
+    pub fn inner<T: TxRing>(
+        tx: &mut T,
+        mac: [u8; 6],
+        config: &GatewayConfig,
+        seed: u64,
+        now: Instant,
+    ) -> Stack {
+        Stack {
+            iface: interface(tx, mac, &config.inner.addresses, seed, now),
+            sockets: SocketSet::new(vec![]),
+            dhcp: None,
+        }
     }
 
     /// Runs the stack, offering it `frame` (if any).
     pub fn poll<T: TxRing>(&mut self, tx: &mut T, frame: Option<&[u8]>, now: Instant) {
         let mut device = StackDevice::new(tx, frame);
-        self.iface.poll(stack_time(now), &mut device, &mut self.sockets);
+        self.iface
+            .poll(stack_time(now), &mut device, &mut self.sockets);
     }
 
     /// When the stack next wants to run without a new frame.
@@ -186,7 +217,11 @@ impl Stack {
         match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
             None => None,
             Some(dhcpv4::Event::Configured(lease)) => {
-                log::info!("dhcp: address {} (router {:?})", lease.address, lease.router);
+                log::info!(
+                    "dhcp: address {} (router {:?})",
+                    lease.address,
+                    lease.router
+                );
                 self.iface.update_ip_addrs(|addrs| {
                     addrs.retain(|a| !matches!(a, StackCidr::Ipv4(_)));
                     let _ = addrs.push(StackCidr::Ipv4(lease.address));
@@ -195,12 +230,17 @@ impl Stack {
                 if let Some(router) = lease.router {
                     let _ = self.iface.routes_mut().add_default_ipv4_route(router);
                 }
-                let cidr = IpCidr::new(core::net::IpAddr::V4(lease.address.address()), lease.address.prefix_len()).ok()?;
+                let cidr = IpCidr::new(
+                    core::net::IpAddr::V4(lease.address.address()),
+                    lease.address.prefix_len(),
+                )
+                .ok()?;
                 Some(DhcpNews::Leased(cidr, lease.router))
             }
             Some(dhcpv4::Event::Deconfigured) => {
                 log::warn!("dhcp: lease lost; outer IPv4 address removed");
-                self.iface.update_ip_addrs(|addrs| addrs.retain(|a| !matches!(a, StackCidr::Ipv4(_))));
+                self.iface
+                    .update_ip_addrs(|addrs| addrs.retain(|a| !matches!(a, StackCidr::Ipv4(_))));
                 self.iface.routes_mut().remove_default_ipv4_route();
                 Some(DhcpNews::Lost)
             }

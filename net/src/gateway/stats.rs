@@ -82,7 +82,12 @@ pub enum Stage {
 }
 
 /// The stages, for printing.
-pub const STAGES: [Stage; 4] = [Stage::NicReceive, Stage::Crypto, Stage::Route, Stage::NicTransmit];
+pub const STAGES: [Stage; 4] = [
+    Stage::NicReceive,
+    Stage::Crypto,
+    Stage::Route,
+    Stage::NicTransmit,
+];
 
 impl Stage {
     /// Short name for tables.

@@ -161,13 +161,25 @@ impl Wan {
                 return NextHop::Ready(cached.route);
             }
         }
-        let Some(from) = self.source_for(to) else { return NextHop::Unreachable };
-        let Some(hop) = self.next_hop_ip(to.ip()) else { return NextHop::Unreachable };
+        let Some(from) = self.source_for(to) else {
+            return NextHop::Unreachable;
+        };
+        let Some(hop) = self.next_hop_ip(to.ip()) else {
+            return NextHop::Unreachable;
+        };
         match self.neighbors.resolve(hop, now) {
             Resolution::Known(mac) => {
-                let route = OuterRoute { from, to, src_mac: self.mac, dst_mac: mac.0 };
+                let route = OuterRoute {
+                    from,
+                    to,
+                    src_mac: self.mac,
+                    dst_mac: mac.0,
+                };
                 if let Some(slot) = peer.and_then(|p| self.routes.get_mut(p.index())) {
-                    *slot = Some(CachedRoute { route, expires: now.saturating_add(ROUTE_CACHE_LIFETIME) });
+                    *slot = Some(CachedRoute {
+                        route,
+                        expires: now.saturating_add(ROUTE_CACHE_LIFETIME),
+                    });
                 }
                 NextHop::Ready(route)
             }

@@ -26,7 +26,12 @@ pub fn arp_request(frame: &[u8]) -> Option<([u8; 6], Ipv4Addr, Ipv4Addr)> {
 }
 
 /// The ARP reply `owner_mac` sends for `owner_ip` to the asker.
-pub fn arp_reply(owner_mac: [u8; 6], owner_ip: Ipv4Addr, asker_mac: [u8; 6], asker_ip: Ipv4Addr) -> Vec<u8> {
+pub fn arp_reply(
+    owner_mac: [u8; 6],
+    owner_ip: Ipv4Addr,
+    asker_mac: [u8; 6],
+    asker_ip: Ipv4Addr,
+) -> Vec<u8> {
     let mut a = vec![0u8, 1, 0x08, 0x00, 6, 4, 0, 2];
     a.extend_from_slice(&owner_mac);
     a.extend_from_slice(&owner_ip.octets());
@@ -36,7 +41,13 @@ pub fn arp_reply(owner_mac: [u8; 6], owner_ip: Ipv4Addr, asker_mac: [u8; 6], ask
 }
 
 /// An IPv4 header (checksum filled) for a packet of `payload_len` bytes.
-pub fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, ttl: u8, payload_len: usize) -> Vec<u8> {
+pub fn ipv4_header(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    ttl: u8,
+    payload_len: usize,
+) -> Vec<u8> {
     let total = (20 + payload_len) as u16;
     let mut h = vec![0x45, 0];
     h.extend_from_slice(&total.to_be_bytes());
@@ -49,8 +60,16 @@ pub fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, ttl: u8, payload_
 }
 
 /// A UDP-in-IPv4 packet with a correct (or, with `zero_checksum`, absent) UDP checksum.
-pub fn ipv4_udp(from: SocketAddr, to: SocketAddr, payload: &[u8], ttl: u8, zero_checksum: bool) -> Vec<u8> {
-    let (IpAddr::V4(src), IpAddr::V4(dst)) = (from.ip(), to.ip()) else { panic!("IPv4 only") };
+pub fn ipv4_udp(
+    from: SocketAddr,
+    to: SocketAddr,
+    payload: &[u8],
+    ttl: u8,
+    zero_checksum: bool,
+) -> Vec<u8> {
+    let (IpAddr::V4(src), IpAddr::V4(dst)) = (from.ip(), to.ip()) else {
+        panic!("IPv4 only")
+    };
     let udp_len = 8 + payload.len();
     let mut udp = Vec::with_capacity(udp_len);
     udp.extend_from_slice(&from.port().to_be_bytes());
@@ -76,7 +95,11 @@ pub fn read_ipv4_udp(frame: &[u8]) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> 
         return None;
     }
     let ip = &frame[14..];
-    assert_eq!(checksum::sum(&ip[..20]), 0xffff, "bad IPv4 header checksum from the gateway");
+    assert_eq!(
+        checksum::sum(&ip[..20]),
+        0xffff,
+        "bad IPv4 header checksum from the gateway"
+    );
     if ip[9] != 17 {
         return None;
     }
@@ -86,10 +109,18 @@ pub fn read_ipv4_udp(frame: &[u8]) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> 
     let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
     let from = SocketAddr::new(IpAddr::V4(src), u16::from_be_bytes([udp[0], udp[1]]));
     let to = SocketAddr::new(IpAddr::V4(dst), u16::from_be_bytes([udp[2], udp[3]]));
-    assert_eq!(usize::from(u16::from_be_bytes([udp[4], udp[5]])), udp.len(), "UDP length disagrees");
+    assert_eq!(
+        usize::from(u16::from_be_bytes([udp[4], udp[5]])),
+        udp.len(),
+        "UDP length disagrees"
+    );
     if udp[6..8] != [0, 0] {
         let pseudo = checksum::pseudo_header(from.ip(), to.ip(), 17, udp.len() as u32);
-        assert_eq!(checksum::finish(&[pseudo, checksum::sum(udp)]), 0, "bad UDP checksum from the gateway");
+        assert_eq!(
+            checksum::finish(&[pseudo, checksum::sum(udp)]),
+            0,
+            "bad UDP checksum from the gateway"
+        );
     }
     Some((from, to, udp[8..].to_vec()))
 }
@@ -110,7 +141,13 @@ pub fn numbered_packet(src: Ipv4Addr, dst: Ipv4Addr, seq: u32, len: usize, ttl: 
     for (i, b) in payload[4..].iter_mut().enumerate() {
         *b = (seq as usize + i) as u8;
     }
-    ipv4_udp(SocketAddr::new(IpAddr::V4(src), 4000), SocketAddr::new(IpAddr::V4(dst), 5000), &payload, ttl, false)
+    ipv4_udp(
+        SocketAddr::new(IpAddr::V4(src), 4000),
+        SocketAddr::new(IpAddr::V4(dst), 5000),
+        &payload,
+        ttl,
+        false,
+    )
 }
 
 /// The sequence number of a [`numbered_packet`].

@@ -58,7 +58,11 @@ pub struct Rings {
 
 impl Default for Rings {
     fn default() -> Self {
-        Rings { rx: 256, tx: 256, offload: false }
+        Rings {
+            rx: 256,
+            tx: 256,
+            offload: false,
+        }
     }
 }
 
@@ -80,7 +84,12 @@ impl Sink for PeerOutput {
 /// For an ARP request on a wire: `Some(Some(reply))` if it asks for
 /// `owner_ip` (answered from `owner_mac` to the gateway's `gateway_mac`),
 /// `Some(None)` for other ARP requests, `None` if `frame` is no ARP request.
-fn answer_arp(frame: &[u8], owner_mac: [u8; 6], owner_ip: Ipv4Addr, gateway_mac: [u8; 6]) -> Option<Option<Vec<u8>>> {
+fn answer_arp(
+    frame: &[u8],
+    owner_mac: [u8; 6],
+    owner_ip: Ipv4Addr,
+    gateway_mac: [u8; 6],
+) -> Option<Option<Vec<u8>>> {
     let (_, asker_ip, target) = arp_request(frame)?;
     Some((target == owner_ip).then(|| arp_reply(owner_mac, owner_ip, gateway_mac, asker_ip)))
 }
@@ -138,7 +147,16 @@ impl World {
         let engine = Engine::from_config(&config, &mut rng).expect("engine");
         let outer = FakeNic::new(GW_OUTER_MAC, rings.rx, rings.tx, rings.offload);
         let inner = FakeNic::new(GW_INNER_MAC, rings.rx, rings.tx, rings.offload);
-        let gw = Gateway::new(&config, engine, outer, inner, Instant::ZERO, 99, fake_cycles).expect("gateway");
+        let gw = Gateway::new(
+            &config,
+            engine,
+            outer,
+            inner,
+            Instant::ZERO,
+            99,
+            fake_cycles,
+        )
+        .expect("gateway");
         let mut spec = PeerSpec::new(gw_key.public_key());
         spec.allowed_ips = vec![
             IpCidr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 77, 0)), 24).unwrap(),
@@ -146,7 +164,8 @@ impl World {
         ];
         spec.endpoint = Some(gw_endpoint());
         let peer_public = peer_key.public_key();
-        let peer = Engine::new(peer_key, [spec], EngineOptions::default(), &mut rng).expect("peer engine");
+        let peer =
+            Engine::new(peer_key, [spec], EngineOptions::default(), &mut rng).expect("peer engine");
         World {
             gw,
             gw_rng: ChaCha8Rng::seed_from_u64(11),
@@ -164,7 +183,10 @@ impl World {
     }
 
     pub fn clock(&self) -> Now {
-        Now::new(self.now, UNIX_BASE + Duration::from_nanos(self.now.as_nanos()))
+        Now::new(
+            self.now,
+            UNIX_BASE + Duration::from_nanos(self.now.as_nanos()),
+        )
     }
 
     pub fn advance(&mut self, by: Duration) {
@@ -181,7 +203,9 @@ impl World {
     pub fn peer_sends(&mut self, packet: &[u8]) {
         let now = self.clock();
         let mut out = PeerOutput::default();
-        let _ = self.peer.send_packet(now, packet, &mut self.peer_rng, &mut out);
+        let _ = self
+            .peer
+            .send_packet(now, packet, &mut self.peer_rng, &mut out);
         self.peer_output(out);
     }
 
@@ -229,7 +253,8 @@ impl World {
             let before = (self.at_peer.len(), self.at_lan_host.len());
             self.step();
             let idle = self.gw.nics().0.rx_room() == 256 && self.gw.nics().1.rx_room() == 256;
-            if idle && before == (self.at_peer.len(), self.at_lan_host.len()) && self.wires_empty() {
+            if idle && before == (self.at_peer.len(), self.at_lan_host.len()) && self.wires_empty()
+            {
                 return;
             }
         }
@@ -247,13 +272,20 @@ impl World {
             }
             return;
         }
-        assert_eq!(frame[..6], PEER_MAC, "outer frames go to the resolved next hop");
-        let Some((from, to, payload)) = read_ipv4_udp(&frame) else { return };
+        assert_eq!(
+            frame[..6],
+            PEER_MAC,
+            "outer frames go to the resolved next hop"
+        );
+        let Some((from, to, payload)) = read_ipv4_udp(&frame) else {
+            return;
+        };
         assert_eq!((from, to), (gw_endpoint(), peer_endpoint()));
         let mut payload = payload;
         let now = self.clock();
         let mut out = PeerOutput::default();
-        self.peer.handle_datagram(now, from, &mut payload, &mut self.peer_rng, &mut out);
+        self.peer
+            .handle_datagram(now, from, &mut payload, &mut self.peer_rng, &mut out);
         self.peer_output(out);
     }
 
@@ -284,7 +316,11 @@ impl World {
             }
             self.advance(Duration::from_millis(10));
         }
-        assert_eq!(self.at_peer.len(), 1, "the first packet crossed after the handshake");
+        assert_eq!(
+            self.at_peer.len(),
+            1,
+            "the first packet crossed after the handshake"
+        );
         self.at_peer.clear();
         // And one back, so the gateway has resolved the LAN host: a burst to
         // an unresolved host would overflow the neighbor cache's (small,
@@ -292,7 +328,11 @@ impl World {
         let probe = numbered_packet(REMOTE_HOST, LAN_HOST, u32::MAX, 100, 64);
         self.peer_sends(&probe);
         self.settle(50);
-        assert_eq!(self.at_lan_host.len(), 1, "the first packet reached the LAN host");
+        assert_eq!(
+            self.at_lan_host.len(),
+            1,
+            "the first packet reached the LAN host"
+        );
         self.at_lan_host.clear();
     }
 }

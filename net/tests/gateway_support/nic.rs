@@ -45,8 +45,19 @@ pub struct FakeNic {
 impl FakeNic {
     pub fn new(mac: [u8; 6], rx_slots: usize, tx_slots: usize, offload: bool) -> FakeNic {
         FakeNic {
-            rx: FakeRx { ring: VecDeque::new(), capacity: rx_slots, device_drops: 0 },
-            tx: FakeTx { queued: Vec::new(), wire: VecDeque::new(), capacity: tx_slots, offload, full: 0, offloaded: 0 },
+            rx: FakeRx {
+                ring: VecDeque::new(),
+                capacity: rx_slots,
+                device_drops: 0,
+            },
+            tx: FakeTx {
+                queued: Vec::new(),
+                wire: VecDeque::new(),
+                capacity: tx_slots,
+                offload,
+                full: 0,
+                offloaded: 0,
+            },
             mac,
             doorbells: 0,
         }
@@ -93,8 +104,13 @@ impl TxRing for FakeTx {
             return false;
         }
         let mut buffer = vec![0u8; BUFFER];
-        let Some(frame) = fill(&mut buffer) else { return false };
-        assert!(frame.start + frame.len <= BUFFER, "frame outside its buffer: {frame:?}");
+        let Some(frame) = fill(&mut buffer) else {
+            return false;
+        };
+        assert!(
+            frame.start + frame.len <= BUFFER,
+            "frame outside its buffer: {frame:?}"
+        );
         let mut bytes = buffer[frame.start..frame.start + frame.len].to_vec();
         if let Some((start, offset)) = frame.checksum {
             assert!(self.offload, "checksum offload asked of a NIC without it");

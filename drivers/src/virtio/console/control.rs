@@ -66,17 +66,29 @@ pub(super) struct Outgoing {
 impl Outgoing {
     /// DEVICE_READY(1).
     pub(super) const fn device_ready() -> Self {
-        Self { id: DEVICE_READY_ID, event: Event::DeviceReady, value: 1 }
+        Self {
+            id: DEVICE_READY_ID,
+            event: Event::DeviceReady,
+            value: 1,
+        }
     }
 
     /// PORT_READY(id, 1 or 0).
     pub(super) const fn port_ready(id: u32, ok: bool) -> Self {
-        Self { id, event: Event::PortReady, value: ok as u16 }
+        Self {
+            id,
+            event: Event::PortReady,
+            value: ok as u16,
+        }
     }
 
     /// PORT_OPEN(id, 1 or 0).
     pub(super) const fn port_open(id: u32, open: bool) -> Self {
-        Self { id, event: Event::PortOpen, value: open as u16 }
+        Self {
+            id,
+            event: Event::PortOpen,
+            value: open as u16,
+        }
     }
 
     /// The message on the wire (little-endian).
@@ -126,29 +138,39 @@ pub(super) enum DecodeError {
 pub(super) fn decode(buffer: &[u8], used_len: u32) -> Result<Incoming<'_>, DecodeError> {
     let len = usize::try_from(used_len).map_err(|_| DecodeError::Truncated)?;
     let message = buffer.get(..len).ok_or(DecodeError::Truncated)?;
-    let (header, data) = message.split_at_checked(HEADER_LEN).ok_or(DecodeError::Short)?;
+    let (header, data) = message
+        .split_at_checked(HEADER_LEN)
+        .ok_or(DecodeError::Short)?;
     let id = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let code = u16::from_le_bytes([header[4], header[5]]);
     let value = u16::from_le_bytes([header[6], header[7]]);
-    Ok(match Event::from_code(code).ok_or(DecodeError::UnknownEvent(code))? {
-        Event::DeviceReady | Event::PortReady => return Err(DecodeError::WrongDirection(code)),
-        Event::PortAdd => Incoming::PortAdd { id },
-        Event::PortRemove => Incoming::PortRemove { id },
-        Event::ConsolePort => Incoming::ConsolePort { id },
-        Event::PortOpen => Incoming::PortOpen { id, open: value != 0 },
-        Event::Resize => match data {
-            [c0, c1, r0, r1, ..] => Incoming::Resize {
+    Ok(
+        match Event::from_code(code).ok_or(DecodeError::UnknownEvent(code))? {
+            Event::DeviceReady | Event::PortReady => return Err(DecodeError::WrongDirection(code)),
+            Event::PortAdd => Incoming::PortAdd { id },
+            Event::PortRemove => Incoming::PortRemove { id },
+            Event::ConsolePort => Incoming::ConsolePort { id },
+            Event::PortOpen => Incoming::PortOpen {
                 id,
-                cols: u16::from_le_bytes([*c0, *c1]),
-                rows: u16::from_le_bytes([*r0, *r1]),
+                open: value != 0,
             },
-            _ => return Err(DecodeError::Short),
+            Event::Resize => match data {
+                [c0, c1, r0, r1, ..] => Incoming::Resize {
+                    id,
+                    cols: u16::from_le_bytes([*c0, *c1]),
+                    rows: u16::from_le_bytes([*r0, *r1]),
+                },
+                _ => return Err(DecodeError::Short),
+            },
+            Event::PortName => {
+                let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+                Incoming::PortName {
+                    id,
+                    name: &data[..end],
+                }
+            }
         },
-        Event::PortName => {
-            let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-            Incoming::PortName { id, name: &data[..end] }
-        }
-    })
+    )
 }
 
 #[cfg(test)]
@@ -175,61 +197,155 @@ mod tests {
 
     #[test]
     fn encodes_driver_messages() {
-        assert_eq!(Outgoing::device_ready().encode(), [0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0]);
-        assert_eq!(Outgoing::port_ready(1, true).encode(), [1, 0, 0, 0, 3, 0, 1, 0]);
-        assert_eq!(Outgoing::port_ready(0x0102_0304, false).encode(), [4, 3, 2, 1, 3, 0, 0, 0]);
-        assert_eq!(Outgoing::port_open(30, true).encode(), [30, 0, 0, 0, 6, 0, 1, 0]);
-        assert_eq!(Outgoing::port_open(1, false).encode(), [1, 0, 0, 0, 6, 0, 0, 0]);
+        assert_eq!(
+            Outgoing::device_ready().encode(),
+            [0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0]
+        );
+        assert_eq!(
+            Outgoing::port_ready(1, true).encode(),
+            [1, 0, 0, 0, 3, 0, 1, 0]
+        );
+        assert_eq!(
+            Outgoing::port_ready(0x0102_0304, false).encode(),
+            [4, 3, 2, 1, 3, 0, 0, 0]
+        );
+        assert_eq!(
+            Outgoing::port_open(30, true).encode(),
+            [30, 0, 0, 0, 6, 0, 1, 0]
+        );
+        assert_eq!(
+            Outgoing::port_open(1, false).encode(),
+            [1, 0, 0, 0, 6, 0, 0, 0]
+        );
     }
 
     #[test]
     fn decodes_every_device_event() {
-        assert_eq!(decoded(&message(1, 1, 1, &[])), Ok(Incoming::PortAdd { id: 1 }));
-        assert_eq!(decoded(&message(7, 2, 1, &[])), Ok(Incoming::PortRemove { id: 7 }));
-        assert_eq!(decoded(&message(0, 4, 1, &[])), Ok(Incoming::ConsolePort { id: 0 }));
+        assert_eq!(
+            decoded(&message(1, 1, 1, &[])),
+            Ok(Incoming::PortAdd { id: 1 })
+        );
+        assert_eq!(
+            decoded(&message(7, 2, 1, &[])),
+            Ok(Incoming::PortRemove { id: 7 })
+        );
+        assert_eq!(
+            decoded(&message(0, 4, 1, &[])),
+            Ok(Incoming::ConsolePort { id: 0 })
+        );
         assert_eq!(
             decoded(&message(0, 5, 0, &[80, 0, 25, 0])),
-            Ok(Incoming::Resize { id: 0, cols: 80, rows: 25 })
+            Ok(Incoming::Resize {
+                id: 0,
+                cols: 80,
+                rows: 25
+            })
         );
-        assert_eq!(decoded(&message(1, 6, 1, &[])), Ok(Incoming::PortOpen { id: 1, open: true }));
-        assert_eq!(decoded(&message(1, 6, 0, &[])), Ok(Incoming::PortOpen { id: 1, open: false }));
-        assert_eq!(decoded(&message(1, 6, 7, &[])), Ok(Incoming::PortOpen { id: 1, open: true }), "as Linux");
-        assert_eq!(decoded(&message(0x0102_0304, 1, 1, &[])), Ok(Incoming::PortAdd { id: 0x0102_0304 }));
+        assert_eq!(
+            decoded(&message(1, 6, 1, &[])),
+            Ok(Incoming::PortOpen { id: 1, open: true })
+        );
+        assert_eq!(
+            decoded(&message(1, 6, 0, &[])),
+            Ok(Incoming::PortOpen { id: 1, open: false })
+        );
+        assert_eq!(
+            decoded(&message(1, 6, 7, &[])),
+            Ok(Incoming::PortOpen { id: 1, open: true }),
+            "as Linux"
+        );
+        assert_eq!(
+            decoded(&message(0x0102_0304, 1, 1, &[])),
+            Ok(Incoming::PortAdd { id: 0x0102_0304 })
+        );
     }
 
     #[test]
     fn port_name_with_and_without_nul() {
         // QEMU 7.2 appends a NUL; the spec says there is none.
-        assert_eq!(decoded(&message(1, 7, 1, b"wg-uapi\0")), Ok(Incoming::PortName { id: 1, name: b"wg-uapi" }));
-        assert_eq!(decoded(&message(1, 7, 1, b"wg-uapi")), Ok(Incoming::PortName { id: 1, name: b"wg-uapi" }));
+        assert_eq!(
+            decoded(&message(1, 7, 1, b"wg-uapi\0")),
+            Ok(Incoming::PortName {
+                id: 1,
+                name: b"wg-uapi"
+            })
+        );
+        assert_eq!(
+            decoded(&message(1, 7, 1, b"wg-uapi")),
+            Ok(Incoming::PortName {
+                id: 1,
+                name: b"wg-uapi"
+            })
+        );
         // Anything after a NUL is not part of the name.
-        assert_eq!(decoded(&message(2, 7, 1, b"a\0junk")), Ok(Incoming::PortName { id: 2, name: b"a" }));
-        assert_eq!(decoded(&message(2, 7, 1, b"")), Ok(Incoming::PortName { id: 2, name: b"" }));
-        assert_eq!(decoded(&message(2, 7, 1, b"\0")), Ok(Incoming::PortName { id: 2, name: b"" }));
+        assert_eq!(
+            decoded(&message(2, 7, 1, b"a\0junk")),
+            Ok(Incoming::PortName { id: 2, name: b"a" })
+        );
+        assert_eq!(
+            decoded(&message(2, 7, 1, b"")),
+            Ok(Incoming::PortName { id: 2, name: b"" })
+        );
+        assert_eq!(
+            decoded(&message(2, 7, 1, b"\0")),
+            Ok(Incoming::PortName { id: 2, name: b"" })
+        );
         // The buffer's bytes past `used_len` are not read.
         let bytes = message(3, 7, 1, b"abc");
         let mut buffer = [b'x'; 64];
         buffer[..bytes.len()].copy_from_slice(&bytes);
-        assert_eq!(decode(&buffer, bytes.len() as u32), Ok(Incoming::PortName { id: 3, name: b"abc" }));
+        assert_eq!(
+            decode(&buffer, bytes.len() as u32),
+            Ok(Incoming::PortName {
+                id: 3,
+                name: b"abc"
+            })
+        );
     }
 
     #[test]
     fn rejects_short_truncated_and_garbage() {
         for len in 0..HEADER_LEN {
-            assert_eq!(decoded(&message(1, 6, 1, &[])[..len]), Err(DecodeError::Short), "{len} bytes");
+            assert_eq!(
+                decoded(&message(1, 6, 1, &[])[..len]),
+                Err(DecodeError::Short),
+                "{len} bytes"
+            );
         }
-        assert_eq!(decoded(&message(0, 5, 0, &[80, 0, 25])), Err(DecodeError::Short), "resize without rows");
-        assert_eq!(decoded(&message(1, 8, 1, &[])), Err(DecodeError::UnknownEvent(8)));
-        assert_eq!(decoded(&message(1, 0xffff, 1, &[])), Err(DecodeError::UnknownEvent(0xffff)));
-        assert_eq!(decoded(&message(1, 0, 1, &[])), Err(DecodeError::WrongDirection(0)));
-        assert_eq!(decoded(&message(1, 3, 1, &[])), Err(DecodeError::WrongDirection(3)));
+        assert_eq!(
+            decoded(&message(0, 5, 0, &[80, 0, 25])),
+            Err(DecodeError::Short),
+            "resize without rows"
+        );
+        assert_eq!(
+            decoded(&message(1, 8, 1, &[])),
+            Err(DecodeError::UnknownEvent(8))
+        );
+        assert_eq!(
+            decoded(&message(1, 0xffff, 1, &[])),
+            Err(DecodeError::UnknownEvent(0xffff))
+        );
+        assert_eq!(
+            decoded(&message(1, 0, 1, &[])),
+            Err(DecodeError::WrongDirection(0))
+        );
+        assert_eq!(
+            decoded(&message(1, 3, 1, &[])),
+            Err(DecodeError::WrongDirection(3))
+        );
         // QEMU reports the full length of a message it truncated.
         let name = message(1, 7, 1, &[b'n'; 300]);
-        assert_eq!(decode(&name[..256], name.len() as u32), Err(DecodeError::Truncated));
+        assert_eq!(
+            decode(&name[..256], name.len() as u32),
+            Err(DecodeError::Truncated)
+        );
         assert_eq!(decode(&[0; 16], 17), Err(DecodeError::Truncated));
         assert_eq!(decode(&[0; 16], u32::MAX), Err(DecodeError::Truncated));
         // Extra bytes after a fixed-size message are ignored, as in Linux.
-        assert_eq!(decoded(&message(1, 1, 1, &[9, 9, 9])), Ok(Incoming::PortAdd { id: 1 }));
+        assert_eq!(
+            decoded(&message(1, 1, 1, &[9, 9, 9])),
+            Ok(Incoming::PortAdd { id: 1 })
+        );
     }
 
     #[test]
@@ -258,7 +374,13 @@ mod tests {
     fn round_trip_of_the_header() {
         for msg in [Outgoing::port_open(5, true), Outgoing::port_open(5, false)] {
             let wire = msg.encode();
-            assert_eq!(decode(&wire, 8), Ok(Incoming::PortOpen { id: 5, open: msg.value == 1 }));
+            assert_eq!(
+                decode(&wire, 8),
+                Ok(Incoming::PortOpen {
+                    id: 5,
+                    open: msg.value == 1
+                })
+            );
         }
     }
 }

@@ -2,9 +2,9 @@
 //! (QEMU silently drops a control message when none is), and messages sent
 //! from a small pool of header-sized buffers.
 
-use crate::virtio::book::{Ledger, Pool};
 use super::control::{Outgoing, HEADER_LEN};
 use super::Broken;
+use crate::virtio::book::{Ledger, Pool};
 use crate::virtio::IdentityHal;
 use alloc::boxed::Box;
 use virtio_drivers::queue::VirtQueue;
@@ -64,13 +64,19 @@ impl ControlRx {
 
     /// Hands the next message's buffer and the length the device reports
     /// to `handle`, then re-posts the buffer. `Ok(None)` if none is waiting.
-    pub(super) fn next<R>(&mut self, handle: impl FnOnce(&[u8], u32) -> R) -> Result<Option<R>, Broken> {
-        let Some(token) = self.ring.peek_used() else { return Ok(None) };
+    pub(super) fn next<R>(
+        &mut self,
+        handle: impl FnOnce(&[u8], u32) -> R,
+    ) -> Result<Option<R>, Broken> {
+        let Some(token) = self.ring.peek_used() else {
+            return Ok(None);
+        };
         let index = self.in_flight.take(token).ok_or(Broken)?;
         let buffer = &mut self.buffers[usize::from(index)];
         // SAFETY: `buffer` is exactly the slice added with `token` (the
         // ledger maps the token to its index), as `pop_used` requires.
-        let used = unsafe { self.ring.pop_used(token, &[], &mut [&mut buffer[..]]) }.map_err(|_| Broken)?;
+        let used = unsafe { self.ring.pop_used(token, &[], &mut [&mut buffer[..]]) }
+            .map_err(|_| Broken)?;
         let result = handle(&buffer[..], used);
         self.post(index)?;
         Ok(Some(result))
@@ -102,7 +108,9 @@ impl ControlTx {
     /// Gives `message` to the device (seen at the next notification);
     /// `Ok(false)` if every buffer is in flight.
     pub(super) fn send(&mut self, message: Outgoing) -> Result<bool, Broken> {
-        let Some(index) = self.free.take() else { return Ok(false) };
+        let Some(index) = self.free.take() else {
+            return Ok(false);
+        };
         let slot = &mut self.slots[usize::from(index)];
         *slot = message.encode();
         // SAFETY: the slot lives in `self.slots`, never moved or freed while
@@ -123,7 +131,9 @@ impl ControlTx {
 
     /// The next message the device has taken, if any.
     pub(super) fn reap(&mut self) -> Result<Option<Outgoing>, Broken> {
-        let Some(token) = self.ring.peek_used() else { return Ok(None) };
+        let Some(token) = self.ring.peek_used() else {
+            return Ok(None);
+        };
         let (index, message) = self.in_flight.take(token).ok_or(Broken)?;
         let slot = &self.slots[usize::from(index)];
         // SAFETY: `slot` is exactly the slice added with `token` in `send`.

@@ -164,7 +164,11 @@ impl Handshake {
     }
 
     fn send(&mut self, message: Outgoing) {
-        let room = if message.event == Event::PortOpen { OUTBOX } else { OUTBOX - RESERVED_FOR_OPEN };
+        let room = if message.event == Event::PortOpen {
+            OUTBOX
+        } else {
+            OUTBOX - RESERVED_FOR_OPEN
+        };
         if self.outbox.len() < room {
             self.outbox.push_back(message);
         } else {
@@ -185,7 +189,9 @@ impl Handshake {
                 // Linux answers a repeated PORT_ADD with PORT_READY again.
                 self.send(Outgoing::port_ready(id, ok));
             }
-            Incoming::PortName { id, name } if name == &*self.wanted => self.named(id, &mut effects),
+            Incoming::PortName { id, name } if name == &*self.wanted => {
+                self.named(id, &mut effects)
+            }
             Incoming::PortOpen { id, open } if Some(id) == self.target => {
                 if open {
                     self.host_connected = true;
@@ -217,7 +223,9 @@ impl Handshake {
     pub(super) fn sent(&mut self, message: Outgoing) -> Effects {
         let before = self.is_connected();
         let mut effects = Effects::default();
-        let our_open_taken = message.event == Event::PortOpen && message.value != 0 && Some(message.id) == self.target;
+        let our_open_taken = message.event == Event::PortOpen
+            && message.value != 0
+            && Some(message.id) == self.target;
         if our_open_taken && self.phase == Phase::Opening {
             self.phase = Phase::Open;
             effects.kick_rx = true;
@@ -231,7 +239,9 @@ impl Handshake {
             // QEMU repeats the name after a repeated PORT_READY.
             Some(target) if target == id => {}
             Some(_) => self.stats.duplicate_name += 1,
-            None if id >= self.port_limit || self.attached.is_some_and(|attached| attached != id) => {
+            None if id >= self.port_limit
+                || self.attached.is_some_and(|attached| attached != id) =>
+            {
                 self.stats.unreachable += 1;
             }
             None => {
@@ -320,7 +330,13 @@ mod tests {
         assert_eq!(m.receive(Incoming::PortAdd { id: 1 }), Effects::default());
         assert_eq!(drain(&mut m), [Outgoing::port_ready(1, true)]);
         let effects = m.receive(Incoming::PortName { id: 1, name: NAME });
-        assert_eq!(effects, Effects { attach: Some(1), ..Effects::default() });
+        assert_eq!(
+            effects,
+            Effects {
+                attach: Some(1),
+                ..Effects::default()
+            }
+        );
         assert_eq!(m.phase(), Phase::Opening);
         assert_eq!(m.target(), Some(1));
         assert!(m.accepts_data());
@@ -331,7 +347,13 @@ mod tests {
         assert!(m.is_connected());
         let (sent, effects) = deliver(&mut m);
         assert_eq!(sent, [Outgoing::port_open(1, true)]);
-        assert_eq!(effects, Effects { kick_rx: true, ..Effects::default() });
+        assert_eq!(
+            effects,
+            Effects {
+                kick_rx: true,
+                ..Effects::default()
+            }
+        );
         assert_eq!(m.phase(), Phase::Open);
         assert!(m.is_connected());
         assert_eq!(m.stats().sessions, 1);
@@ -346,22 +368,66 @@ mod tests {
         }
         assert_eq!(
             drain(&mut m),
-            [Outgoing::port_ready(0, true), Outgoing::port_ready(1, true), Outgoing::port_ready(2, true)]
+            [
+                Outgoing::port_ready(0, true),
+                Outgoing::port_ready(1, true),
+                Outgoing::port_ready(2, true)
+            ]
         );
-        assert_eq!(m.receive(Incoming::ConsolePort { id: 0 }), Effects::default());
-        assert_eq!(m.receive(Incoming::Resize { id: 0, cols: 80, rows: 25 }), Effects::default());
-        assert_eq!(m.receive(Incoming::PortName { id: 0, name: b"org.qemu.guest_agent.0" }), Effects::default());
-        assert_eq!(m.receive(Incoming::PortName { id: 1, name: b"wg-uapi2" }), Effects::default());
-        assert_eq!(m.receive(Incoming::PortName { id: 1, name: b"wg-uap" }), Effects::default());
+        assert_eq!(
+            m.receive(Incoming::ConsolePort { id: 0 }),
+            Effects::default()
+        );
+        assert_eq!(
+            m.receive(Incoming::Resize {
+                id: 0,
+                cols: 80,
+                rows: 25
+            }),
+            Effects::default()
+        );
+        assert_eq!(
+            m.receive(Incoming::PortName {
+                id: 0,
+                name: b"org.qemu.guest_agent.0"
+            }),
+            Effects::default()
+        );
+        assert_eq!(
+            m.receive(Incoming::PortName {
+                id: 1,
+                name: b"wg-uapi2"
+            }),
+            Effects::default()
+        );
+        assert_eq!(
+            m.receive(Incoming::PortName {
+                id: 1,
+                name: b"wg-uap"
+            }),
+            Effects::default()
+        );
         // Connects on other ports do not concern us.
-        assert_eq!(m.receive(Incoming::PortOpen { id: 1, open: true }), Effects::default());
-        assert_eq!(m.receive(Incoming::PortOpen { id: 1, open: false }), Effects::default());
-        assert_eq!(m.receive(Incoming::PortRemove { id: 1 }), Effects::default());
+        assert_eq!(
+            m.receive(Incoming::PortOpen { id: 1, open: true }),
+            Effects::default()
+        );
+        assert_eq!(
+            m.receive(Incoming::PortOpen { id: 1, open: false }),
+            Effects::default()
+        );
+        assert_eq!(
+            m.receive(Incoming::PortRemove { id: 1 }),
+            Effects::default()
+        );
         assert!(drain(&mut m).is_empty());
         let effects = m.receive(Incoming::PortName { id: 2, name: NAME });
         assert_eq!(effects.attach, Some(2));
         assert_eq!(drain(&mut m), [Outgoing::port_open(2, true)]);
-        assert_eq!(m.receive(Incoming::PortOpen { id: 1, open: true }), Effects::default());
+        assert_eq!(
+            m.receive(Incoming::PortOpen { id: 1, open: true }),
+            Effects::default()
+        );
         assert!(!m.is_connected());
     }
 
@@ -374,10 +440,17 @@ mod tests {
         m.receive(Incoming::PortAdd { id: u32::MAX });
         assert_eq!(
             drain(&mut m),
-            [Outgoing::port_ready(3, true), Outgoing::port_ready(4, false), Outgoing::port_ready(u32::MAX, false)]
+            [
+                Outgoing::port_ready(3, true),
+                Outgoing::port_ready(4, false),
+                Outgoing::port_ready(u32::MAX, false)
+            ]
         );
         // QEMU sends no name after PORT_READY 0, but a device might.
-        assert_eq!(m.receive(Incoming::PortName { id: 4, name: NAME }), Effects::default());
+        assert_eq!(
+            m.receive(Incoming::PortName { id: 4, name: NAME }),
+            Effects::default()
+        );
         assert_eq!(m.target(), None);
         assert_eq!(m.stats().unreachable, 3);
     }
@@ -388,11 +461,17 @@ mod tests {
         // The same port named again (after a repeated PORT_ADD): nothing changes.
         m.receive(Incoming::PortAdd { id: 1 });
         assert_eq!(drain(&mut m), [Outgoing::port_ready(1, true)]);
-        assert_eq!(m.receive(Incoming::PortName { id: 1, name: NAME }), Effects::default());
+        assert_eq!(
+            m.receive(Incoming::PortName { id: 1, name: NAME }),
+            Effects::default()
+        );
         assert!(drain(&mut m).is_empty());
         assert_eq!(m.phase(), Phase::Open);
         // Another port with our name: ignored, counted.
-        assert_eq!(m.receive(Incoming::PortName { id: 2, name: NAME }), Effects::default());
+        assert_eq!(
+            m.receive(Incoming::PortName { id: 2, name: NAME }),
+            Effects::default()
+        );
         assert_eq!(m.stats().duplicate_name, 1);
         assert_eq!(m.target(), Some(1));
     }
@@ -403,20 +482,45 @@ mod tests {
     fn session_boundary_keeps_the_guest_side_open() {
         let mut m = open_machine();
         let effects = m.receive(Incoming::PortOpen { id: 1, open: true });
-        assert_eq!(effects, Effects { connected: true, ..Effects::default() });
+        assert_eq!(
+            effects,
+            Effects {
+                connected: true,
+                ..Effects::default()
+            }
+        );
         assert!(m.is_connected() && m.accepts_data());
 
         // The client leaves: report it, drop unsent bytes, keep the port open.
         let effects = m.receive(Incoming::PortOpen { id: 1, open: false });
-        assert_eq!(effects, Effects { disconnected: true, discard: true, ..Effects::default() });
+        assert_eq!(
+            effects,
+            Effects {
+                disconnected: true,
+                discard: true,
+                ..Effects::default()
+            }
+        );
         assert_eq!(m.phase(), Phase::Open);
         assert!(!m.is_connected());
-        assert!(m.accepts_data(), "bytes after a disconnect may be the next client's: kept");
-        assert!(drain(&mut m).is_empty(), "nothing sent: no close/reopen cycle");
+        assert!(
+            m.accepts_data(),
+            "bytes after a disconnect may be the next client's: kept"
+        );
+        assert!(
+            drain(&mut m).is_empty(),
+            "nothing sent: no close/reopen cycle"
+        );
 
         // The next client.
         let effects = m.receive(Incoming::PortOpen { id: 1, open: true });
-        assert_eq!(effects, Effects { connected: true, ..Effects::default() });
+        assert_eq!(
+            effects,
+            Effects {
+                connected: true,
+                ..Effects::default()
+            }
+        );
         assert!(m.is_connected());
         assert_eq!(m.stats().sessions, 2);
     }
@@ -425,7 +529,10 @@ mod tests {
     #[test]
     fn probe_then_request() {
         let mut m = open_machine();
-        assert!(m.receive(Incoming::PortOpen { id: 1, open: true }).connected);
+        assert!(
+            m.receive(Incoming::PortOpen { id: 1, open: true })
+                .connected
+        );
         let effects = m.receive(Incoming::PortOpen { id: 1, open: false });
         assert!(effects.disconnected);
         let effects = m.receive(Incoming::PortOpen { id: 1, open: true });
@@ -440,13 +547,25 @@ mod tests {
         drain(&mut m);
         m.receive(Incoming::PortAdd { id: 1 });
         m.receive(Incoming::PortName { id: 1, name: NAME });
-        assert_eq!(drain(&mut m), [Outgoing::port_ready(1, true), Outgoing::port_open(1, true)]);
-        assert!(m.receive(Incoming::PortOpen { id: 1, open: true }).connected);
+        assert_eq!(
+            drain(&mut m),
+            [Outgoing::port_ready(1, true), Outgoing::port_open(1, true)]
+        );
+        assert!(
+            m.receive(Incoming::PortOpen { id: 1, open: true })
+                .connected
+        );
         let effects = m.receive(Incoming::PortOpen { id: 1, open: false });
         assert!(effects.disconnected && effects.discard);
         assert_eq!(m.phase(), Phase::Opening);
         // Our PORT_OPEN 1 is taken after: the port is open, nobody connected.
-        assert_eq!(m.sent(Outgoing::port_open(1, true)), Effects { kick_rx: true, ..Effects::default() });
+        assert_eq!(
+            m.sent(Outgoing::port_open(1, true)),
+            Effects {
+                kick_rx: true,
+                ..Effects::default()
+            }
+        );
         assert_eq!(m.phase(), Phase::Open);
         assert!(!m.is_connected());
         assert!(drain(&mut m).is_empty());
@@ -455,13 +574,27 @@ mod tests {
     #[test]
     fn repeated_open_and_close_from_the_host() {
         let mut m = open_machine();
-        assert!(m.receive(Incoming::PortOpen { id: 1, open: true }).connected);
-        assert_eq!(m.receive(Incoming::PortOpen { id: 1, open: true }), Effects::default(), "already connected");
+        assert!(
+            m.receive(Incoming::PortOpen { id: 1, open: true })
+                .connected
+        );
+        assert_eq!(
+            m.receive(Incoming::PortOpen { id: 1, open: true }),
+            Effects::default(),
+            "already connected"
+        );
         m.receive(Incoming::PortOpen { id: 1, open: false });
         drain(&mut m);
         // A second PORT_OPEN 0: report and discard again, send nothing more.
         let effects = m.receive(Incoming::PortOpen { id: 1, open: false });
-        assert_eq!(effects, Effects { disconnected: true, discard: true, ..Effects::default() });
+        assert_eq!(
+            effects,
+            Effects {
+                disconnected: true,
+                discard: true,
+                ..Effects::default()
+            }
+        );
         assert!(drain(&mut m).is_empty());
         // A stray completion of a message we did not send is harmless.
         assert_eq!(m.sent(Outgoing::port_open(2, false)), Effects::default());
@@ -473,7 +606,14 @@ mod tests {
         let mut m = open_machine();
         m.receive(Incoming::PortOpen { id: 1, open: true });
         let effects = m.receive(Incoming::PortRemove { id: 1 });
-        assert_eq!(effects, Effects { disconnected: true, discard: true, ..Effects::default() });
+        assert_eq!(
+            effects,
+            Effects {
+                disconnected: true,
+                discard: true,
+                ..Effects::default()
+            }
+        );
         assert_eq!((m.phase(), m.target()), (Phase::Unnamed, None));
         assert!(!m.accepts_data());
         assert!(drain(&mut m).is_empty(), "nothing sent for a removed port");
@@ -481,11 +621,17 @@ mod tests {
         m.receive(Incoming::PortAdd { id: 1 });
         let effects = m.receive(Incoming::PortName { id: 1, name: NAME });
         assert_eq!(effects.attach, None);
-        assert_eq!(drain(&mut m), [Outgoing::port_ready(1, true), Outgoing::port_open(1, true)]);
+        assert_eq!(
+            drain(&mut m),
+            [Outgoing::port_ready(1, true), Outgoing::port_open(1, true)]
+        );
         assert_eq!(m.target(), Some(1));
         // Removed again, and back on another id: unreachable.
         m.receive(Incoming::PortRemove { id: 1 });
-        assert_eq!(m.receive(Incoming::PortName { id: 5, name: NAME }), Effects::default());
+        assert_eq!(
+            m.receive(Incoming::PortName { id: 5, name: NAME }),
+            Effects::default()
+        );
         assert_eq!(m.target(), None);
         assert_eq!(m.stats().unreachable, 1);
     }
@@ -497,7 +643,10 @@ mod tests {
             m.receive(Incoming::PortAdd { id });
         }
         assert_eq!(m.outbox.len(), OUTBOX - RESERVED_FOR_OPEN);
-        assert_eq!(m.stats().outbox_overflow, 1000 + 1 - (OUTBOX - RESERVED_FOR_OPEN) as u64);
+        assert_eq!(
+            m.stats().outbox_overflow,
+            1000 + 1 - (OUTBOX - RESERVED_FOR_OPEN) as u64
+        );
         m.receive(Incoming::PortName { id: 1, name: NAME });
         assert_eq!(m.outbox.back(), Some(&Outgoing::port_open(1, true)));
         assert!(m.outbox.len() <= OUTBOX);
@@ -521,8 +670,14 @@ mod tests {
                 let effects = match next() % 8 {
                     0 => m.receive(Incoming::PortAdd { id }),
                     1 => m.receive(Incoming::PortRemove { id }),
-                    2 => m.receive(Incoming::PortName { id, name: if next() % 2 == 0 { NAME } else { b"x" } }),
-                    3 | 4 => m.receive(Incoming::PortOpen { id, open: next() % 2 == 0 }),
+                    2 => m.receive(Incoming::PortName {
+                        id,
+                        name: if next() % 2 == 0 { NAME } else { b"x" },
+                    }),
+                    3 | 4 => m.receive(Incoming::PortOpen {
+                        id,
+                        open: next() % 2 == 0,
+                    }),
                     5 => {
                         if let Some(message) = m.peek_outgoing() {
                             m.pop_outgoing();
@@ -534,7 +689,10 @@ mod tests {
                     _ => Effects::default(),
                 };
                 assert!(m.outbox.len() <= OUTBOX);
-                assert!(!m.is_connected() || m.accepts_data(), "connected implies a live session");
+                assert!(
+                    !m.is_connected() || m.accepts_data(),
+                    "connected implies a live session"
+                );
                 if m.target().is_none() {
                     assert_eq!(m.phase(), Phase::Unnamed);
                     assert!(!m.is_connected());

@@ -193,13 +193,17 @@ impl SerialPort {
     /// Initialises the device (MULTIPORT, every port's queues), posts the
     /// control receive buffers, sets DRIVER_OK and sends DEVICE_READY. The
     /// port named `name` appears later, through [`poll`](Self::poll).
-    pub fn start(root: &mut PciRoot<PortCam>, location: ConsoleLocation, name: &str) -> Result<SerialPort, ConsoleError> {
+    pub fn start(
+        root: &mut PciRoot<PortCam>,
+        location: ConsoleLocation,
+        name: &str,
+    ) -> Result<SerialPort, ConsoleError> {
         if name.is_empty() || name.len() > MAX_NAME_LEN {
             return Err(ConsoleError::BadName);
         }
         pci::enable(root, location.function);
-        let mut transport =
-            PciTransport::new::<IdentityHal, _>(root, location.function).map_err(ConsoleError::Transport)?;
+        let mut transport = PciTransport::new::<IdentityHal, _>(root, location.function)
+            .map_err(ConsoleError::Transport)?;
         // On any error below, dropping `transport` resets the device, which
         // was never told DRIVER_OK nor notified, so it touched no buffer.
         let features = negotiate(&mut transport)?;
@@ -207,12 +211,19 @@ impl SerialPort {
             .read_consistent(|| transport.read_config_space::<u32>(CONFIG_MAX_NR_PORTS))
             .map_err(ConsoleError::Device)?;
         let ports = queues::ports_to_set_up(max_nr_ports);
-        let control_rx = ControlRx::new(ring(&mut transport, queues::CONTROL_RECEIVE)?).map_err(|_| ConsoleError::Broken)?;
+        let control_rx = ControlRx::new(ring(&mut transport, queues::CONTROL_RECEIVE)?)
+            .map_err(|_| ConsoleError::Broken)?;
         let control_tx = ControlTx::new(ring(&mut transport, queues::CONTROL_TRANSMIT)?);
         let mut rings = Vec::with_capacity(ports as usize);
         for id in 0..ports {
-            let (Some(rx), Some(tx)) = (queues::receive_queue(id), queues::transmit_queue(id)) else { break };
-            rings.push(PortRings { rx: ring(&mut transport, rx)?, tx: ring(&mut transport, tx)? });
+            let (Some(rx), Some(tx)) = (queues::receive_queue(id), queues::transmit_queue(id))
+            else {
+                break;
+            };
+            rings.push(PortRings {
+                rx: ring(&mut transport, rx)?,
+                tx: ring(&mut transport, tx)?,
+            });
         }
         transport.finish_init();
         log::info!(
@@ -271,7 +282,9 @@ impl SerialPort {
         // 3. Control messages, bounded by one pass over the buffers.
         for _ in 0..CONTROL_RX_SIZE {
             let handshake = &mut self.handshake;
-            let Some(decoded) = self.control_rx.next(|buffer, used| decode(buffer, used).map(|m| handshake.receive(m)))?
+            let Some(decoded) = self
+                .control_rx
+                .next(|buffer, used| decode(buffer, used).map(|m| handshake.receive(m)))?
             else {
                 break;
             };
@@ -279,7 +292,10 @@ impl SerialPort {
                 Ok(effects) => self.apply(effects, events)?,
                 Err(error) => {
                     self.control_malformed += 1;
-                    log::warn!("virtio-serial {:?}: control message ignored: {error:?}", self.location.function);
+                    log::warn!(
+                        "virtio-serial {:?}: control message ignored: {error:?}",
+                        self.location.function
+                    );
                 }
             }
         }
@@ -294,7 +310,9 @@ impl SerialPort {
     /// Copies received bytes into `out`; returns how many. Buffers read to
     /// their end go back to the device (notified at the next poll/flush).
     pub fn read(&mut self, out: &mut [u8]) -> usize {
-        let Some(id) = self.attached.filter(|_| !self.failed) else { return 0 };
+        let Some(id) = self.attached.filter(|_| !self.failed) else {
+            return 0;
+        };
         match self.rx.read(&mut self.rings[id as usize].rx, out) {
             Ok(n) => n,
             Err(Broken) => {
@@ -398,7 +416,10 @@ impl SerialPort {
             let rings = self.rings.get_mut(id as usize).ok_or(Broken)?;
             self.rx.post_all(&mut rings.rx)?;
             self.attached = Some(id);
-            log::info!("virtio-serial {:?}: port {id} is the named port", self.location.function);
+            log::info!(
+                "virtio-serial {:?}: port {id} is the named port",
+                self.location.function
+            );
         }
         if effects.discard {
             // Only what we were about to send: received bytes may already be
@@ -415,7 +436,9 @@ impl SerialPort {
     /// while it has free buffers.
     fn send_outbox(&mut self) -> Result<(), Broken> {
         for _ in 0..CONTROL_TX_SIZE {
-            let Some(message) = self.handshake.peek_outgoing() else { break };
+            let Some(message) = self.handshake.peek_outgoing() else {
+                break;
+            };
             if !self.control_tx.send(message)? {
                 break;
             }
@@ -444,11 +467,15 @@ impl SerialPort {
             let rings = &self.rings[id as usize];
             let rx_added = core::mem::take(&mut self.rx.added);
             let kick = core::mem::take(&mut self.kick_rx);
-            if let Some(queue) = queues::receive_queue(id).filter(|_| kick || (rx_added && rings.rx.should_notify())) {
+            if let Some(queue) =
+                queues::receive_queue(id).filter(|_| kick || (rx_added && rings.rx.should_notify()))
+            {
                 self.transport.notify(queue);
                 notified += 1;
             }
-            if let Some(queue) = queues::transmit_queue(id).filter(|_| core::mem::take(&mut self.tx.added)) {
+            if let Some(queue) =
+                queues::transmit_queue(id).filter(|_| core::mem::take(&mut self.tx.added))
+            {
                 if rings.tx.should_notify() {
                     self.transport.notify(queue);
                     notified += 1;
@@ -509,10 +536,17 @@ fn negotiate(transport: &mut PciTransport) -> Result<Features, ConsoleError> {
 
 /// Sets up queue `queue` with `SIZE` descriptors, checking the device's
 /// maximum first (no indirect descriptors, no EVENT_IDX).
-fn ring<const SIZE: usize>(transport: &mut PciTransport, queue: u16) -> Result<VirtQueue<IdentityHal, SIZE>, ConsoleError> {
+fn ring<const SIZE: usize>(
+    transport: &mut PciTransport,
+    queue: u16,
+) -> Result<VirtQueue<IdentityHal, SIZE>, ConsoleError> {
     let offered = transport.max_queue_size(queue);
     if (offered as usize) < SIZE {
-        return Err(ConsoleError::QueueTooSmall { queue, offered, wanted: SIZE });
+        return Err(ConsoleError::QueueTooSmall {
+            queue,
+            offered,
+            wanted: SIZE,
+        });
     }
     VirtQueue::new(transport, queue, false, false).map_err(ConsoleError::Device)
 }

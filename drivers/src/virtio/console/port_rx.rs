@@ -2,8 +2,8 @@
 //! known; a filled buffer is held until `read` has copied all of it out,
 //! then re-posted. Bytes of a session that ended are dropped, never read.
 
-use crate::virtio::book::Ledger;
 use super::{Broken, DataBuffer, PortRing, DATA_BUFFER, PORT_QUEUE_SIZE};
+use crate::virtio::book::Ledger;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 
@@ -34,7 +34,9 @@ pub(super) struct PortRx {
 impl PortRx {
     pub(super) fn new() -> Self {
         Self {
-            buffers: (0..PORT_QUEUE_SIZE).map(|_| DataBuffer([0; DATA_BUFFER])).collect(),
+            buffers: (0..PORT_QUEUE_SIZE)
+                .map(|_| DataBuffer([0; DATA_BUFFER]))
+                .collect(),
             in_flight: Ledger::new(),
             filled: VecDeque::with_capacity(PORT_QUEUE_SIZE),
             added: false,
@@ -78,11 +80,16 @@ impl PortRx {
             let buffer = &mut self.buffers[usize::from(index)].0;
             // SAFETY: `buffer` is exactly the slice added with `token` in
             // `post`, as `pop_used` requires.
-            let used = unsafe { ring.pop_used(token, &[], &mut [&mut buffer[..]]) }.map_err(|_| Broken)?;
+            let used =
+                unsafe { ring.pop_used(token, &[], &mut [&mut buffer[..]]) }.map_err(|_| Broken)?;
             match usize::try_from(used) {
                 Ok(len @ 1..=DATA_BUFFER) if keep => {
                     self.bytes += len as u64;
-                    self.filled.push_back(Filled { index, start: 0, end: len });
+                    self.filled.push_back(Filled {
+                        index,
+                        start: 0,
+                        end: len,
+                    });
                 }
                 Ok(len @ 1..=DATA_BUFFER) => {
                     self.discarded += len as u64;
@@ -102,7 +109,9 @@ impl PortRx {
     pub(super) fn read(&mut self, ring: &mut PortRing, out: &mut [u8]) -> Result<usize, Broken> {
         let mut copied = 0;
         while copied < out.len() {
-            let Some(head) = self.filled.front_mut() else { break };
+            let Some(head) = self.filled.front_mut() else {
+                break;
+            };
             let source = &self.buffers[usize::from(head.index)].0[head.start..head.end];
             let n = source.len().min(out.len() - copied);
             out[copied..copied + n].copy_from_slice(&source[..n]);

@@ -3,8 +3,8 @@
 //! them; `submit` gives the staged buffers to the device. Staged bytes are
 //! dropped when the client leaves, so a reply never reaches the next one.
 
-use crate::virtio::book::{Ledger, Pool};
 use super::{Broken, DataBuffer, PortRing, DATA_BUFFER, PORT_QUEUE_SIZE};
+use crate::virtio::book::{Ledger, Pool};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 
@@ -29,7 +29,9 @@ const _: () = assert!(DATA_BUFFER <= u16::MAX as usize);
 impl PortTx {
     pub(super) fn new() -> Self {
         Self {
-            buffers: (0..PORT_QUEUE_SIZE).map(|_| DataBuffer([0; DATA_BUFFER])).collect(),
+            buffers: (0..PORT_QUEUE_SIZE)
+                .map(|_| DataBuffer([0; DATA_BUFFER]))
+                .collect(),
             in_flight: Ledger::new(),
             free: Pool::new(PORT_QUEUE_SIZE as u16),
             staged: VecDeque::with_capacity(PORT_QUEUE_SIZE),
@@ -44,11 +46,17 @@ impl PortTx {
     pub(super) fn write(&mut self, mut bytes: &[u8]) -> usize {
         let total = bytes.len();
         while !bytes.is_empty() {
-            if self.staged.back().is_none_or(|&(_, len)| len == DATA_BUFFER) {
+            if self
+                .staged
+                .back()
+                .is_none_or(|&(_, len)| len == DATA_BUFFER)
+            {
                 let Some(index) = self.free.take() else { break };
                 self.staged.push_back((index, 0));
             }
-            let Some((index, len)) = self.staged.back_mut() else { break };
+            let Some((index, len)) = self.staged.back_mut() else {
+                break;
+            };
             let buffer = &mut self.buffers[usize::from(*index)].0;
             let n = bytes.len().min(DATA_BUFFER - *len);
             buffer[*len..*len + n].copy_from_slice(&bytes[..n]);
@@ -119,7 +127,10 @@ mod tests {
     use alloc::vec::Vec;
 
     fn staged_bytes(tx: &PortTx) -> Vec<u8> {
-        tx.staged.iter().flat_map(|&(index, len)| tx.buffers[usize::from(index)].0[..len].to_vec()).collect()
+        tx.staged
+            .iter()
+            .flat_map(|&(index, len)| tx.buffers[usize::from(index)].0[..len].to_vec())
+            .collect()
     }
 
     #[test]
@@ -138,10 +149,16 @@ mod tests {
     #[test]
     fn writes_fill_buffers_in_order_and_stop_when_full() {
         let mut tx = PortTx::new();
-        let data: Vec<u8> = (0..PORT_QUEUE_SIZE * DATA_BUFFER + 100).map(|i| (i * 7 + i / 251) as u8).collect();
+        let data: Vec<u8> = (0..PORT_QUEUE_SIZE * DATA_BUFFER + 100)
+            .map(|i| (i * 7 + i / 251) as u8)
+            .collect();
         let first = tx.write(&data[..10]);
         let rest = tx.write(&data[10..]);
-        assert_eq!(first + rest, PORT_QUEUE_SIZE * DATA_BUFFER, "takes what fits, no more");
+        assert_eq!(
+            first + rest,
+            PORT_QUEUE_SIZE * DATA_BUFFER,
+            "takes what fits, no more"
+        );
         assert_eq!(tx.free(), 0);
         assert_eq!(tx.write(b"x"), 0);
         assert_eq!(staged_bytes(&tx), &data[..PORT_QUEUE_SIZE * DATA_BUFFER]);
@@ -158,6 +175,10 @@ mod tests {
         assert!(!tx.pending());
         assert_eq!(tx.discarded, (DATA_BUFFER * 2 + 1) as u64);
         assert_eq!(tx.write(b"next"), 4);
-        assert_eq!(staged_bytes(&tx), b"next", "nothing of the dropped reply is left");
+        assert_eq!(
+            staged_bytes(&tx),
+            b"next",
+            "nothing of the dropped reply is left"
+        );
     }
 }

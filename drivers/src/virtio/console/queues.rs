@@ -50,7 +50,10 @@ mod tests {
         assert_eq!((receive_queue(0), transmit_queue(0)), (Some(0), Some(1)));
         assert_eq!((receive_queue(1), transmit_queue(1)), (Some(4), Some(5)));
         assert_eq!((receive_queue(2), transmit_queue(2)), (Some(6), Some(7)));
-        assert_eq!((receive_queue(30), transmit_queue(30)), (Some(62), Some(63)));
+        assert_eq!(
+            (receive_queue(30), transmit_queue(30)),
+            (Some(62), Some(63))
+        );
         // No port's queues collide with the control queues or each other.
         let mut seen = [false; 2 * MAX_PORTS as usize + 2];
         for q in [CONTROL_RECEIVE, CONTROL_TRANSMIT] {

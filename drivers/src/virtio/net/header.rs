@@ -50,7 +50,11 @@ pub(super) fn rx_checksum(header: &[u8], guest_csum: bool) -> RxChecksum {
 /// length the device wrote (`used_len`, header included). `None` for a
 /// descriptor the driver must not trust: length 0, no more than the header
 /// (no frame at all), or longer than the buffer.
-pub(super) fn rx_frame(used_len: u32, header_len: usize, buffer_len: usize) -> Option<Range<usize>> {
+pub(super) fn rx_frame(
+    used_len: u32,
+    header_len: usize,
+    buffer_len: usize,
+) -> Option<Range<usize>> {
     let used = usize::try_from(used_len).ok()?;
     (used > header_len && used <= buffer_len).then_some(header_len..used)
 }
@@ -74,7 +78,12 @@ pub(super) fn encode_tx_header(out: &mut [u8], checksum: Option<(u16, u16)>) {
 /// bytes into a buffer of `buffer_len` bytes. `None` (the frame is dropped)
 /// if the frame is empty, runs past the buffer, or its checksum field does
 /// not lie inside it.
-pub(super) fn tx_span(frame: &TxFrame, headroom: usize, buffer_len: usize, header_len: usize) -> Option<Range<usize>> {
+pub(super) fn tx_span(
+    frame: &TxFrame,
+    headroom: usize,
+    buffer_len: usize,
+    header_len: usize,
+) -> Option<Range<usize>> {
     let begin = headroom.checked_add(frame.start)?;
     let end = begin.checked_add(frame.len)?;
     if frame.len == 0 || end > buffer_len || header_len > begin {
@@ -190,25 +199,60 @@ mod tests {
     }
 
     fn frame(start: usize, len: usize, checksum: Option<(u16, u16)>) -> TxFrame {
-        TxFrame { start, len, checksum }
+        TxFrame {
+            start,
+            len,
+            checksum,
+        }
     }
 
     #[test]
     fn tx_span_validation() {
         // The descriptor begins with the header right before the frame.
         assert_eq!(tx_span(&frame(0, 60, None), 64, 2048, 12), Some(52..124));
-        assert_eq!(tx_span(&frame(100, 1514, None), 64, 2048, 10), Some(154..1678));
-        assert_eq!(tx_span(&frame(0, 2048 - 64, None), 64, 2048, 12), Some(52..2048));
-        assert_eq!(tx_span(&frame(1, 2048 - 64, None), 64, 2048, 12), None, "one past the end");
+        assert_eq!(
+            tx_span(&frame(100, 1514, None), 64, 2048, 10),
+            Some(154..1678)
+        );
+        assert_eq!(
+            tx_span(&frame(0, 2048 - 64, None), 64, 2048, 12),
+            Some(52..2048)
+        );
+        assert_eq!(
+            tx_span(&frame(1, 2048 - 64, None), 64, 2048, 12),
+            None,
+            "one past the end"
+        );
         assert_eq!(tx_span(&frame(0, 0, None), 64, 2048, 12), None, "empty");
-        assert_eq!(tx_span(&frame(usize::MAX, 10, None), 64, 2048, 12), None, "overflow");
-        assert_eq!(tx_span(&frame(10, usize::MAX, None), 64, 2048, 12), None, "overflow");
-        assert_eq!(tx_span(&frame(0, 60, None), 8, 2048, 12), None, "no room for the header");
+        assert_eq!(
+            tx_span(&frame(usize::MAX, 10, None), 64, 2048, 12),
+            None,
+            "overflow"
+        );
+        assert_eq!(
+            tx_span(&frame(10, usize::MAX, None), 64, 2048, 12),
+            None,
+            "overflow"
+        );
+        assert_eq!(
+            tx_span(&frame(0, 60, None), 8, 2048, 12),
+            None,
+            "no room for the header"
+        );
         // The checksum field must lie inside the frame.
-        assert_eq!(tx_span(&frame(0, 42, Some((34, 6))), 64, 2048, 12), Some(52..106));
-        assert_eq!(tx_span(&frame(0, 42, Some((33, 7))), 64, 2048, 12), Some(52..106));
+        assert_eq!(
+            tx_span(&frame(0, 42, Some((34, 6))), 64, 2048, 12),
+            Some(52..106)
+        );
+        assert_eq!(
+            tx_span(&frame(0, 42, Some((33, 7))), 64, 2048, 12),
+            Some(52..106)
+        );
         assert_eq!(tx_span(&frame(0, 42, Some((34, 8))), 64, 2048, 12), None);
-        assert_eq!(tx_span(&frame(0, 42, Some((u16::MAX, u16::MAX))), 64, 2048, 12), None);
+        assert_eq!(
+            tx_span(&frame(0, 42, Some((u16::MAX, u16::MAX))), 64, 2048, 12),
+            None
+        );
     }
 
     /// An IPv4/UDP frame whose checksum field holds the pseudo-header sum,

@@ -23,9 +23,9 @@
 //! 2048-byte buffers hold any frame the device may send without TSO.
 
 mod header;
+mod loop_traits;
 mod rx;
 mod tx;
-mod loop_traits;
 
 pub use header::{RxChecksum, TxFrame};
 pub use rx::RxQueue;
@@ -205,20 +205,40 @@ pub struct Nic {
 impl Nic {
     /// Initialises the device, allocates and posts every receive buffer,
     /// allocates the transmit pool, and enables receive interrupts.
-    pub fn start(root: &mut PciRoot<PortCam>, location: NicLocation, options: NicOptions) -> Result<Nic, NicError> {
+    pub fn start(
+        root: &mut PciRoot<PortCam>,
+        location: NicLocation,
+        options: NicOptions,
+    ) -> Result<Nic, NicError> {
         pci::enable(root, location.function);
-        let mut transport =
-            PciTransport::new::<IdentityHal, _>(root, location.function).map_err(NicError::Transport)?;
+        let mut transport = PciTransport::new::<IdentityHal, _>(root, location.function)
+            .map_err(NicError::Transport)?;
         // On any error below, dropping `transport` resets the device, which
         // was never told DRIVER_OK nor notified, so it touched no buffer.
         let features = negotiate(&mut transport, Features::wanted(options))?;
-        let mac = transport.read_consistent(|| transport.read_config_space::<[u8; 6]>(0)).map_err(NicError::Device)?;
+        let mac = transport
+            .read_consistent(|| transport.read_config_space::<[u8; 6]>(0))
+            .map_err(NicError::Device)?;
         let (rx_ring, tx_ring) = rings(&mut transport)?;
-        let header_len =
-            header::header_len(features.contains(Features::VERSION_1), features.contains(Features::MRG_RXBUF));
+        let header_len = header::header_len(
+            features.contains(Features::VERSION_1),
+            features.contains(Features::MRG_RXBUF),
+        );
         let id = NEXT_NIC_ID.fetch_add(1, Ordering::Relaxed);
-        let rx = RxQueue::new(id, rx_ring, buffers(RX_QUEUE_SIZE), header_len, features.contains(Features::GUEST_CSUM));
-        let mut tx = TxQueue::new(id, tx_ring, buffers(TX_QUEUE_SIZE), header_len, features.contains(Features::CSUM));
+        let rx = RxQueue::new(
+            id,
+            rx_ring,
+            buffers(RX_QUEUE_SIZE),
+            header_len,
+            features.contains(Features::GUEST_CSUM),
+        );
+        let mut tx = TxQueue::new(
+            id,
+            tx_ring,
+            buffers(TX_QUEUE_SIZE),
+            header_len,
+            features.contains(Features::CSUM),
+        );
         tx.ring.set_dev_notify(false);
         transport.finish_init();
         let mut nic = Self {
@@ -360,13 +380,19 @@ impl Nic {
     /// stopped.
     fn reset_device(&mut self) {
         self.device_resets += 1;
-        log::warn!("virtio-net {:?}: device returned an unknown descriptor; resetting it", self.location.function);
+        log::warn!(
+            "virtio-net {:?}: device returned an unknown descriptor; resetting it",
+            self.location.function
+        );
         reset(&mut self.transport);
         // After the reset the device holds no buffer and no ring, so the
         // old rings and every buffer are the driver's again (if they are
         // this NIC's: queues swapped in from another NIC are left alone).
         if let Err(error) = self.restart() {
-            log::error!("virtio-net {:?}: reset failed ({error:?}); NIC stopped", self.location.function);
+            log::error!(
+                "virtio-net {:?}: reset failed ({error:?}); NIC stopped",
+                self.location.function
+            );
             self.transport.set_status(DeviceStatus::FAILED);
             self.failed = true;
             self.rx.broken = true;
@@ -441,10 +467,17 @@ fn negotiate(transport: &mut PciTransport, wanted: Features) -> Result<Features,
 /// Checks the device's queue sizes against the constants and sets up both
 /// rings (neither indirect descriptors nor EVENT_IDX).
 fn rings(transport: &mut PciTransport) -> Result<(rx::RxRing, tx::TxRing), NicError> {
-    for (queue, wanted) in [(QUEUE_RECEIVE, RX_QUEUE_SIZE), (QUEUE_TRANSMIT, TX_QUEUE_SIZE)] {
+    for (queue, wanted) in [
+        (QUEUE_RECEIVE, RX_QUEUE_SIZE),
+        (QUEUE_TRANSMIT, TX_QUEUE_SIZE),
+    ] {
         let offered = transport.max_queue_size(queue);
         if (offered as usize) < wanted {
-            return Err(NicError::QueueTooSmall { queue, offered, wanted });
+            return Err(NicError::QueueTooSmall {
+                queue,
+                offered,
+                wanted,
+            });
         }
     }
     let rx = VirtQueue::new(transport, QUEUE_RECEIVE, false, false).map_err(NicError::Device)?;

@@ -1,9 +1,9 @@
 //! The receive queue: every buffer posted at start, each re-posted as soon
 //! as its frame has been handled.
 
-use crate::virtio::book::Ledger;
 use super::header::{rx_checksum, rx_frame, RxChecksum};
 use super::{Buffer, BUFFER_BYTES, RX_QUEUE_SIZE};
+use crate::virtio::book::Ledger;
 use crate::virtio::IdentityHal;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -37,7 +37,13 @@ pub struct RxQueue {
 }
 
 impl RxQueue {
-    pub(super) fn new(owner: u32, ring: RxRing, buffers: Box<[Buffer]>, header_len: usize, guest_csum: bool) -> Self {
+    pub(super) fn new(
+        owner: u32,
+        ring: RxRing,
+        buffers: Box<[Buffer]>,
+        header_len: usize,
+        guest_csum: bool,
+    ) -> Self {
         let count = buffers.len();
         let mut queue = Self {
             owner,
@@ -75,7 +81,9 @@ impl RxQueue {
 
     /// Gives buffer `index` to the device (seen at the next notification).
     fn post(&mut self, index: u16) {
-        let Some(buffer) = self.buffers.get_mut(usize::from(index)) else { return };
+        let Some(buffer) = self.buffers.get_mut(usize::from(index)) else {
+            return;
+        };
         // SAFETY: the buffer lives in `self.buffers`, a boxed slice that is
         // never moved, resized or freed while the NIC exists (and the device
         // is reset before the NIC is dropped). It is not in flight (each

@@ -1,9 +1,9 @@
 //! The transmit queue: a fixed pool of buffers, completions reaped lazily in
 //! batches, never an interrupt.
 
-use crate::virtio::book::{Ledger, Pool};
 use super::header::{encode_tx_header, fill_checksum, tx_span, TxFrame};
 use super::{Buffer, BUFFER_BYTES, TX_HEADROOM, TX_QUEUE_SIZE};
+use crate::virtio::book::{Ledger, Pool};
 use crate::virtio::IdentityHal;
 use alloc::boxed::Box;
 use virtio_drivers::queue::VirtQueue;
@@ -46,7 +46,13 @@ pub struct TxQueue {
 }
 
 impl TxQueue {
-    pub(super) fn new(owner: u32, ring: TxRing, buffers: Box<[Buffer]>, header_len: usize, device_csum: bool) -> Self {
+    pub(super) fn new(
+        owner: u32,
+        ring: TxRing,
+        buffers: Box<[Buffer]>,
+        header_len: usize,
+        device_csum: bool,
+    ) -> Self {
         // The buffer count is TX_QUEUE_SIZE, which fits in u16.
         let free = Pool::new(buffers.len() as u16);
         Self {
@@ -117,13 +123,21 @@ impl TxQueue {
         let checksum = match frame.checksum {
             Some(_) if self.device_csum => frame.checksum,
             Some((start, offset)) => {
-                fill_checksum(&mut buffer[frame_start..span.end], usize::from(start), usize::from(offset));
+                fill_checksum(
+                    &mut buffer[frame_start..span.end],
+                    usize::from(start),
+                    usize::from(offset),
+                );
                 None
             }
             None => None,
         };
         encode_tx_header(&mut buffer[span.start..frame_start], checksum);
-        let sent = Sent { index, start: span.start as u16, end: span.end as u16 };
+        let sent = Sent {
+            index,
+            start: span.start as u16,
+            end: span.end as u16,
+        };
         // SAFETY: the buffer lives in `self.buffers`, a boxed slice that is
         // never moved, resized or freed while the NIC exists (and the device
         // is reset before the NIC is dropped). It came from the free pool,
@@ -163,13 +177,16 @@ impl TxQueue {
     /// Takes back every buffer the device has finished with.
     pub fn reap(&mut self) {
         while !self.broken {
-            let Some(token) = self.ring.peek_used() else { return };
+            let Some(token) = self.ring.peek_used() else {
+                return;
+            };
             let Some(sent) = self.in_flight.take(token) else {
                 self.bad_descriptors += 1;
                 self.broken = true;
                 return;
             };
-            let span = &self.buffers[usize::from(sent.index)].0[usize::from(sent.start)..usize::from(sent.end)];
+            let span = &self.buffers[usize::from(sent.index)].0
+                [usize::from(sent.start)..usize::from(sent.end)];
             // SAFETY: `span` is exactly the slice added with `token` in
             // `transmit` (the ledger recorded its buffer and bounds), as
             // `pop_used` requires.
