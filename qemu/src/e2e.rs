@@ -570,7 +570,7 @@ pub fn nat_keepalive(image: &Path) -> Check {
 /// 6 idle seconds.
 fn behind_nat(image: &Path, keepalive: bool) -> Result<String, String> {
     let network = Network::new("e2n")?;
-    let peer_ns = crate::topology::Netns::new("wgt-peer-e2n".into())?;
+    let peer_ns = crate::topology::Netns::new(network.gw.name.replace("wgt-gw-", "wgt-peer-"))?;
     // The WAN namespace becomes the NAT: inside 192.0.2.2 (the gateway's
     // default router), outside 198.51.100.1 towards the peer.
     let nat = &network.wan;

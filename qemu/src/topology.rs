@@ -244,9 +244,11 @@ pub struct Network {
 }
 
 impl Network {
-    /// Builds the namespaces, bridges, taps and veths. `tag` keeps the
-    /// names unique per run.
+    /// Builds the namespaces, bridges, taps and veths. `tag` names the
+    /// scenario; the process id is appended so that two runs of the same
+    /// scenario (two checkouts tested at once) never share a namespace.
     pub fn new(tag: &str) -> Result<Self, String> {
+        let tag = &format!("{tag}{}", std::process::id() % 100_000);
         let dir = std::env::temp_dir().join(format!("wgate-{tag}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
