@@ -7,6 +7,7 @@
 #   make bench      print the figures (AEAD and engine speed, image size, boot
 #                   times, heap use, the tunnel under QEMU with its stage table)
 #   make reproduce  build the image twice in different places and compare hashes
+#   make lint       rustfmt --check and clippy -D warnings (host crates and kernel)
 #   make fuzz       run the fuzz targets (FUZZ_SECONDS each, default 60)
 #
 # The kernel is built for kernel/x86_64-wgate.json (hard-float, SSE2) with
@@ -36,7 +37,8 @@ KERNEL_CARGO_FLAGS := --locked --release -p gateway-kernel --target $(TARGET_JSO
         -Zbuild-std=core,alloc,compiler_builtins -Zbuild-std-features=compiler-builtins-mem \
         -Zjson-target-spec
 
-.PHONY: setup image image-only harness test host-test boot-test reproduce run bench fuzz clean
+.PHONY: setup image image-only harness test host-test boot-test reproduce run bench fuzz clean \
+        lint fmt-check clippy clippy-host clippy-kernel
 
 setup:
 	@bash qemu/scripts/setup.sh
@@ -61,6 +63,26 @@ boot-test: image harness
 
 reproduce: setup
 	bash qemu/scripts/reproduce.sh
+
+# Hygiene that `make test` enforces. The fuzz crates sit outside the
+# workspace, so rustfmt is pointed at each of them. Clippy runs with the lints
+# the crates declare (workspace `[lints]` in Cargo.toml, such as
+# `clippy::undocumented_unsafe_blocks`), the kernel for its bare-metal target.
+lint: fmt-check clippy
+
+fmt-check:
+	cargo fmt --all --check
+	for manifest in $$(find . -name target -prune -o -path '*/fuzz/Cargo.toml' -print); do \
+	  cargo fmt --check --manifest-path "$$manifest"; \
+	done
+
+clippy: clippy-host clippy-kernel
+
+clippy-host:
+	cargo clippy --locked --workspace --exclude gateway-kernel --all-targets -- -D warnings
+
+clippy-kernel:
+	RUSTC_BOOTSTRAP=1 cargo clippy $(KERNEL_CARGO_FLAGS) -- -D warnings
 
 test: setup
 	bash qemu/scripts/test-all.sh

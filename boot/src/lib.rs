@@ -6,7 +6,9 @@
 //! structures through the small [`PhysicalMemory`] trait: the kernel reads
 //! identity-mapped RAM, host tests read a byte buffer.
 #![no_std]
-#![deny(missing_docs)]
+// The parsers are safe Rust; the only exemptions are the entry assembly and
+// the `#[no_mangle]` flag it reads by name, both below.
+#![deny(missing_docs, unsafe_code, clippy::undocumented_unsafe_blocks)]
 
 mod info;
 pub mod multiboot2;
@@ -14,12 +16,22 @@ pub mod pvh;
 
 pub use info::{BootError, BootInfo, MemoryRegion, Module, Protocol, MAX_CMDLINE, MAX_REGIONS};
 
+/// The entry assembly (a module only to carry the lint exemption).
 #[cfg(target_os = "none")]
-core::arch::global_asm!(include_str!("entry.s"));
+#[allow(unsafe_code)]
+mod entry {
+    // SAFETY: `entry.s` is the image's entry point, run once by the loader
+    // before any Rust code; it calls into Rust (`gateway_main`) only after
+    // setting up the stack, page tables and long mode compiled code assumes.
+    core::arch::global_asm!(include_str!("entry.s"));
+}
 
 /// Read by `entry.s` before any compiled code runs: whether this image was
 /// built for x86-64-v3 (AVX2 and friends), so the CPU must have them.
 #[cfg(target_os = "none")]
+// SAFETY: a `u8` constant under a name nothing else in the image defines;
+// `entry.s` only reads it.
+#[allow(unsafe_code)]
 #[no_mangle]
 #[used]
 static WGATE_IMAGE_NEEDS_AVX2: u8 = cfg!(target_feature = "avx2") as u8;

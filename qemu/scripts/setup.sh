@@ -31,3 +31,14 @@ if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1 \
   echo "setup: installing Rust $toolchain with rust-src"
   rustup toolchain install "$toolchain" --profile minimal --component rust-src,clippy,rustfmt >/dev/null
 fi
+# rust-toolchain.toml lists the components, but rustup may be told not to
+# install anything by itself (RUSTUP_AUTO_INSTALL=0), so add them here.
+installed=$(rustup component list --toolchain "$toolchain" --installed)
+components=()
+for c in rust-src clippy rustfmt; do
+  grep -q "^$c\(-\|\$\)" <<<"$installed" || components+=("$c")
+done
+if ((${#components[@]})); then
+  echo "setup: adding ${components[*]} to Rust $toolchain"
+  rustup component add --toolchain "$toolchain" "${components[@]}" >/dev/null
+fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: host unit tests of every crate, the image's boot tests in QEMU,
-# and the reproducibility check. Prints one closing "N passed, N failed"
+# `make test`: formatting and clippy, host unit tests of every crate, the
+# image's boot tests in QEMU, and the reproducibility check. Prints one closing "N passed, N failed"
 # line and exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,6 +26,16 @@ stage() { # name, log, command...
   fi
   return "$status"
 }
+
+# 0. Hygiene: rustfmt and clippy (-D warnings, with the lints the crates
+#    declare), each one pass or one failure.
+for target in fmt-check clippy-host clippy-kernel; do
+  if stage "make $target" "build/$target.log" make --no-print-directory "$target"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+done
 
 # 1. Host tests of every crate (boot, drivers, crypto, net, qemu).
 stage "host unit tests" build/host-tests.log cargo test --locked --workspace --exclude gateway-kernel
