@@ -36,6 +36,8 @@ pub enum Error {
     UnexpectedCookieReply,
     /// A key string is not 44 characters of canonical, padded standard base64.
     InvalidBase64,
+    /// A key string is not 64 hex digits.
+    InvalidHex,
 }
 
 impl fmt::Display for Error {
@@ -53,6 +55,7 @@ impl fmt::Display for Error {
             Error::WrongIndex => "unexpected receiver index",
             Error::UnexpectedCookieReply => "cookie reply without a pending handshake message",
             Error::InvalidBase64 => "key is not valid base64",
+            Error::InvalidHex => "key is not 64 hex digits",
         };
         f.write_str(text)
     }

@@ -7,7 +7,8 @@
 //! CryptoRng`) wherever randomness is needed.
 //!
 //! * [`primitives`]: HASH, MAC, HMAC, KDF, AEAD and XAEAD as the whitepaper defines them.
-//! * [`PrivateKey`], [`PublicKey`], [`PresharedKey`]: keys, with base64 as `wg(8)` prints them.
+//! * [`PrivateKey`], [`PublicKey`], [`PresharedKey`]: keys, with base64 as `wg(8)` prints them
+//!   ([`base64`]) and hex as the UAPI carries them ([`hex`]), both constant-time.
 //! * [`wire`]: zero-copy views of the four message types and [`wire::message_type`].
 //! * [`LocalIdentity`], [`PeerKeys`] and the handshake functions ([`create_initiation`],
 //!   [`consume_initiation`], [`create_response`], [`consume_response`]).
@@ -24,6 +25,7 @@ pub mod constants;
 pub mod cookie;
 pub mod error;
 pub mod handshake;
+pub mod hex;
 pub mod keys;
 pub mod macs;
 pub mod primitives;

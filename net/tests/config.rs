@@ -15,9 +15,15 @@ fn full_example_parses() {
     let config = parse_ok(&full_example());
 
     let interface = &config.interface;
+    // One key family: the parser hands out `crypto`'s types (wiped on drop,
+    // compared in constant time), not a copy of its own.
+    let _: &crypto::PrivateKey = &interface.private_key;
+    let _: Option<&crypto::PresharedKey> = config.peers[0].preshared_key.as_ref();
+    let _: &crypto::PublicKey = &config.peers[0].public_key;
+    // Stored clamped, as `wg showconf` would print it.
     assert_eq!(
-        interface.private_key.expose_secret(),
-        &key_bytes(PRIVATE_KEY)
+        *interface.private_key.to_bytes(),
+        clamped(key_bytes(PRIVATE_KEY))
     );
     assert_eq!(interface.listen_port, 51821);
     assert_eq!(
@@ -30,7 +36,7 @@ fn full_example_parses() {
     let alice = &config.peers[0];
     assert_eq!(alice.public_key.as_bytes(), &key_bytes(PEER1_KEY));
     assert_eq!(
-        alice.preshared_key.as_ref().map(|k| *k.expose_secret()),
+        alice.preshared_key.as_ref().map(|k| *k.as_bytes()),
         Some(key_bytes(PSK1))
     );
     assert_eq!(
@@ -50,7 +56,7 @@ fn full_example_parses() {
     let bob = &config.peers[1];
     assert_eq!(bob.public_key.as_bytes(), &key_bytes(PEER2_KEY));
     assert_eq!(
-        bob.preshared_key.as_ref().map(|k| *k.expose_secret()),
+        bob.preshared_key.as_ref().map(|k| *k.as_bytes()),
         Some(key_bytes(PSK2))
     );
     assert_eq!(
@@ -102,8 +108,8 @@ fn crlf_line_endings_and_bom_are_accepted() {
     // Display covers every field (secrets aside, compared separately).
     assert_eq!(unix.to_string(), windows.to_string());
     assert_eq!(
-        unix.interface.private_key.expose_secret(),
-        windows.interface.private_key.expose_secret()
+        *unix.interface.private_key.to_bytes(),
+        *windows.interface.private_key.to_bytes()
     );
     // Line numbers stay right with CRLF.
     let text = minimal().replace('\n', "\r\n") + "Bogus = 1\r\n";

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crypto::wire::padded_payload_len;
 use engine_support::*;
 use net::{Instant, PeerId, SendOutcome};
+use rand_core::SeedableRng;
 
 #[test]
 fn initiator_with_nothing_to_send_confirms_with_a_keepalive() {
@@ -246,4 +247,48 @@ fn simultaneous_initiations_end_in_one_session() {
             "{side:?} completed one handshake"
         );
     }
+}
+
+/// A `[Peer]` whose public key is our own is left out with its line reported (Linux and
+/// wireguard-go ignore it), and the engine built from the rest of the file works: the other
+/// peer handshakes and gets data.
+#[test]
+fn a_config_peer_with_our_own_key_is_ignored_and_the_other_peer_handshakes() {
+    let mut w = World::new(WorldConfig::default());
+    let (a_private, b_private) = keys(WorldConfig::default().seed);
+    let text = format!(
+        "[Interface]\nPrivateKey = {}\n\n[Peer]\nPublicKey = {}\nAllowedIPs = 10.99.0.0/16, fd99::/64\n\n\
+         [Peer]\nPublicKey = {}\nAllowedIPs = {B_INNER}/32\nEndpoint = {}\n\n\
+         [Outer]\nAddress = 192.0.2.1/24\n\n[Inner]\nAddress = 192.168.1.1/24\n",
+        a_private.to_base64().as_str(),
+        a_private.public_key(),
+        b_private.public_key(),
+        w.addrs[1],
+    );
+    let config = net::config::parse("gateway.conf", &text).expect("the file is accepted");
+    assert_eq!(
+        config.ignored_peers,
+        vec![net::config::IgnoredPeer { line: 5 }],
+        "the own-key peer is reported with its PublicKey line"
+    );
+    assert_eq!(config.peers.len(), 1);
+    assert_eq!(config.peers[0].public_key, b_private.public_key());
+    let mut rng = rand_chacha::ChaCha8Rng::from_seed([7; 32]);
+    w.engines[0] = net::Engine::from_config(&config, &mut rng).expect("the engine is built");
+    assert_eq!(w.engine(Side::A).peer_count(), 1);
+    assert_eq!(
+        w.engine(Side::A)
+            .peer_for_destination("10.99.0.1".parse().unwrap()),
+        None,
+        "the ignored peer's AllowedIPs route nowhere"
+    );
+
+    let packet = World::packet_from(Side::A, 64);
+    assert_eq!(w.send(Side::A, &packet), SendOutcome::Staged);
+    w.run_for(Duration::from_millis(100));
+    assert_eq!(w.sent(Side::A, Kind::Initiation).len(), 1);
+    assert_eq!(w.delivered[1].len(), 1, "B received A's packet");
+    assert_eq!(w.delivered[1][0].1, packet);
+    let stats = w.engine(Side::A).peer_stats(PeerId(0)).unwrap();
+    assert_eq!(stats.handshakes_completed, 1);
 }

@@ -69,6 +69,14 @@ pub fn run(boot: &BootInfo) {
             ignored.key
         );
     }
+    for ignored in &config.ignored_peers {
+        log::warn!(
+            "{}:{}: this [Peer] has the interface's own public key; ignored, as Linux and \
+             wireguard-go ignore it",
+            config::file_name(boot),
+            ignored.line
+        );
+    }
     let engine = Engine::from_config(&config, &mut KernelRng).unwrap_or_else(|e| {
         refuse(format_args!(
             "configuration error: {}: {e}",

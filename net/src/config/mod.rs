@@ -34,9 +34,13 @@
 //! meaning in the gateway; they are accepted in `[Interface]` so that an
 //! existing file works, and listed in [`GatewayConfig::ignored_keys`] so the
 //! caller can tell the user. Every other unknown key is an error.
+//!
+//! A `[Peer]` whose public key is the interface's own is checked like any
+//! other, then left out of [`GatewayConfig::peers`] and listed in
+//! [`GatewayConfig::ignored_peers`], as Linux and wireguard-go ignore it: a
+//! file shared by every member of a mesh then works on each of them.
 
 mod error;
-mod keys;
 mod parser;
 mod values;
 
@@ -46,8 +50,11 @@ use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 use core::num::NonZeroU16;
 
+/// The key types are `crypto`'s: the parser decodes straight into them
+/// (constant-time base64, wiped on drop, never printed).
+pub use crypto::constants::KEY_LEN;
+pub use crypto::{PresharedKey, PrivateKey, PublicKey};
 pub use error::{ConfigError, ConfigErrorKind, ConfigKey, Section};
-pub use keys::{PublicKey, SecretKey, KEY_LEN};
 pub use parser::parse;
 pub use values::MacAddress;
 
@@ -78,13 +85,16 @@ pub struct GatewayConfig {
     pub inner: InnerConfig,
     /// wg-quick-only keys that were accepted but have no effect.
     pub ignored_keys: Vec<IgnoredKey>,
+    /// `[Peer]` sections left out of [`GatewayConfig::peers`] because their
+    /// public key is our own (Linux and wireguard-go ignore such a peer too).
+    pub ignored_peers: Vec<IgnoredPeer>,
 }
 
 /// The `[Interface]` section: this WireGuard endpoint.
 #[derive(Debug)]
 pub struct InterfaceConfig {
-    /// Our static private key.
-    pub private_key: SecretKey,
+    /// Our static private key (never all-zero before clamping).
+    pub private_key: PrivateKey,
     /// UDP port to receive on, on the outer NIC (1..=65535; wg(8)'s `0`,
     /// "pick any port", is refused: a gateway's peers need a fixed port).
     pub listen_port: u16,
@@ -100,7 +110,7 @@ pub struct PeerConfig {
     /// The peer's static public key, unique among peers.
     pub public_key: PublicKey,
     /// Optional extra symmetric key mixed into handshakes.
-    pub preshared_key: Option<SecretKey>,
+    pub preshared_key: Option<PresharedKey>,
     /// Inner addresses routed to this peer and accepted from it.
     pub allowed_ips: Vec<IpCidr>,
     /// Where to send to before the peer has been heard from.
@@ -147,6 +157,13 @@ pub struct IgnoredKey {
     pub key: String,
 }
 
+/// A `[Peer]` that was left out because its public key is our own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredPeer {
+    /// 1-based line number of its `PublicKey`.
+    pub line: usize,
+}
+
 /// Writes `Key = a, b, c` if the list is not empty.
 fn write_list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, key: &str, items: &[T]) -> fmt::Result {
     if items.is_empty() {
@@ -168,15 +185,15 @@ impl fmt::Display for GatewayConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let interface = &self.interface;
         writeln!(f, "[Interface]")?;
-        writeln!(f, "PrivateKey = {}", interface.private_key)?;
+        writeln!(f, "PrivateKey = <redacted>")?;
         writeln!(f, "ListenPort = {}", interface.listen_port)?;
         write_list(f, "Address", &interface.addresses)?;
         writeln!(f, "MTU = {}", interface.mtu)?;
         for peer in &self.peers {
             writeln!(f, "\n[Peer]")?;
             writeln!(f, "PublicKey = {}", peer.public_key)?;
-            if let Some(psk) = &peer.preshared_key {
-                writeln!(f, "PresharedKey = {psk}")?;
+            if peer.preshared_key.is_some() {
+                writeln!(f, "PresharedKey = <redacted>")?;
             }
             write_list(f, "AllowedIPs", &peer.allowed_ips)?;
             if let Some(endpoint) = peer.endpoint {

@@ -11,14 +11,18 @@ use core::net::{IpAddr, SocketAddr};
 use core::num::NonZeroU16;
 
 use super::error::{ConfigError, ConfigErrorKind, ConfigKey, Section};
-use super::keys::{PublicKey, SecretKey};
+use crypto::base64::decode_key;
+use crypto::{PresharedKey, PrivateKey, PublicKey};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
 use super::values::{
     parse_cidr, parse_cidr_list, parse_endpoint, parse_ip, parse_keepalive, parse_mac, parse_mtu,
     parse_port, MacAddress,
 };
 use super::{
-    GatewayConfig, IgnoredKey, InnerConfig, InterfaceConfig, OuterAddress, OuterConfig, PeerConfig,
-    DEFAULT_LISTEN_PORT, DEFAULT_MTU, MIN_MTU_IPV6,
+    GatewayConfig, IgnoredKey, IgnoredPeer, InnerConfig, InterfaceConfig, OuterAddress,
+    OuterConfig, PeerConfig, DEFAULT_LISTEN_PORT, DEFAULT_MTU, KEY_LEN, MIN_MTU_IPV6,
 };
 use crate::allowed_ips::IpCidr;
 
@@ -67,7 +71,7 @@ pub fn parse(file: &str, text: &str) -> Result<GatewayConfig, ConfigError> {
 #[derive(Default)]
 struct InterfaceDraft {
     header: usize,
-    private_key: Option<SecretKey>,
+    private_key: Option<PrivateKey>,
     listen_port: Option<u16>,
     addresses: Vec<IpCidr>,
     /// The MTU and the line that set it.
@@ -77,8 +81,9 @@ struct InterfaceDraft {
 #[derive(Default)]
 struct PeerDraft {
     header: usize,
-    public_key: Option<PublicKey>,
-    preshared_key: Option<SecretKey>,
+    /// The key and the line that set it.
+    public_key: Option<(PublicKey, usize)>,
+    preshared_key: Option<PresharedKey>,
     allowed_ips: Vec<IpCidr>,
     endpoint: Option<SocketAddr>,
     keepalive: Option<Option<NonZeroU16>>,
@@ -280,13 +285,15 @@ impl Parser {
         };
         match key {
             ConfigKey::PrivateKey => set_new(&mut draft.private_key, key, || {
-                let secret =
-                    SecretKey::from_base64(value).ok_or(ConfigErrorKind::InvalidKey(key))?;
+                let bytes = Zeroizing::new(
+                    decode_key(value).map_err(|_| ConfigErrorKind::InvalidKey(key))?,
+                );
                 // Clamped, all zeros is a fixed scalar whose public key anyone can compute.
-                if secret.expose_secret().iter().all(|&b| b == 0) {
+                // Checked before clamping (which sets a bit), in constant time.
+                if bool::from(bytes.ct_eq(&[0u8; KEY_LEN])) {
                     return Err(ConfigErrorKind::ZeroPrivateKey);
                 }
-                Ok(secret)
+                Ok(PrivateKey::from_bytes(*bytes))
             }),
             ConfigKey::ListenPort => {
                 set_new(&mut draft.listen_port, key, || parse_port(key, value))
@@ -305,15 +312,15 @@ impl Parser {
         match key {
             ConfigKey::PublicKey => set_new(&mut draft.public_key, key, || {
                 let public =
-                    PublicKey::from_base64(value).ok_or(ConfigErrorKind::InvalidKey(key))?;
+                    PublicKey::from_base64(value).map_err(|_| ConfigErrorKind::InvalidKey(key))?;
                 if let Some(&first_line) = peer_keys.get(&public) {
                     return Err(ConfigErrorKind::DuplicatePeer { first_line });
                 }
                 peer_keys.insert(public, line);
-                Ok(public)
+                Ok((public, line))
             }),
             ConfigKey::PresharedKey => set_new(&mut draft.preshared_key, key, || {
-                SecretKey::from_base64(value).ok_or(ConfigErrorKind::InvalidKey(key))
+                PresharedKey::from_base64(value).map_err(|_| ConfigErrorKind::InvalidKey(key))
             }),
             ConfigKey::AllowedIps => parse_cidr_list(key, value, &mut draft.allowed_ips),
             ConfigKey::Endpoint => set_new(&mut draft.endpoint, key, || parse_endpoint(value)),
@@ -424,20 +431,6 @@ impl Parser {
         let outer = self.outer.ok_or_else(|| missing(Section::Outer))?;
         let inner = self.inner.ok_or_else(|| missing(Section::Inner))?;
 
-        let carries_ipv6 = interface.addresses.iter().any(IpCidr::is_ipv6)
-            || inner.addresses.iter().any(IpCidr::is_ipv6)
-            || self
-                .peers
-                .iter()
-                .any(|peer| peer.allowed_ips.iter().any(IpCidr::is_ipv6));
-        let mtu = match interface.mtu {
-            Some((mtu, line)) if carries_ipv6 && mtu < MIN_MTU_IPV6 => {
-                return Err((line, ConfigErrorKind::MtuTooSmallForIpv6(mtu)));
-            }
-            Some((mtu, _)) => mtu,
-            None => DEFAULT_MTU,
-        };
-
         let header = interface.header;
         let private_key = interface.private_key.ok_or((
             header,
@@ -446,15 +439,43 @@ impl Parser {
                 key: ConfigKey::PrivateKey,
             },
         ))?;
-        let mut peers = Vec::with_capacity(self.peers.len());
+        // A peer with our own public key is left out, as Linux and wireguard-go
+        // leave it out, and reported so the caller can warn about it.
+        let own_public = private_key.public_key();
+        let mut ignored_peers = Vec::new();
+        let mut drafts = Vec::with_capacity(self.peers.len());
         for peer in self.peers {
-            let public_key = peer.public_key.ok_or((
-                peer.header,
-                ConfigErrorKind::MissingKey {
-                    section: Section::Peer,
-                    key: ConfigKey::PublicKey,
-                },
-            ))?;
+            let Some((public_key, line)) = peer.public_key else {
+                return Err((
+                    peer.header,
+                    ConfigErrorKind::MissingKey {
+                        section: Section::Peer,
+                        key: ConfigKey::PublicKey,
+                    },
+                ));
+            };
+            if public_key == own_public {
+                ignored_peers.push(IgnoredPeer { line });
+            } else {
+                drafts.push((public_key, peer));
+            }
+        }
+
+        let carries_ipv6 = interface.addresses.iter().any(IpCidr::is_ipv6)
+            || inner.addresses.iter().any(IpCidr::is_ipv6)
+            || drafts
+                .iter()
+                .any(|(_, peer)| peer.allowed_ips.iter().any(IpCidr::is_ipv6));
+        let mtu = match interface.mtu {
+            Some((mtu, line)) if carries_ipv6 && mtu < MIN_MTU_IPV6 => {
+                return Err((line, ConfigErrorKind::MtuTooSmallForIpv6(mtu)));
+            }
+            Some((mtu, _)) => mtu,
+            None => DEFAULT_MTU,
+        };
+
+        let mut peers = Vec::with_capacity(drafts.len());
+        for (public_key, peer) in drafts {
             peers.push(PeerConfig {
                 public_key,
                 preshared_key: peer.preshared_key,
@@ -485,6 +506,7 @@ impl Parser {
                 mac: inner.mac,
             },
             ignored_keys: self.ignored_keys,
+            ignored_peers,
         })
     }
 }

@@ -40,10 +40,15 @@
 //! # Configuration errors
 //!
 //! A peer equal to our own key and duplicate peers are *refused*: construction fails with
-//! an [`EngineError`] naming the peer. A peer whose key has small order (every
-//! Diffie-Hellman with it gives the all-zero secret) is *kept but unusable*, as Linux keeps
-//! it: its AllowedIPs stay routed to it, so its traffic cannot fall through to a broader
-//! prefix of another peer, but nothing is ever sent to it and nothing from it is accepted
+//! an [`EngineError`] naming the peer. (The configuration parser never hands over the
+//! former: it leaves a `[Peer]` with our own key out, as Linux and wireguard-go do, and
+//! lists it in [`GatewayConfig::ignored_peers`](crate::config::GatewayConfig::ignored_peers)
+//! for the caller to warn about.)
+//!
+//! A peer whose key has small order (every Diffie-Hellman with it gives the all-zero
+//! secret) is *kept but unusable*, as Linux keeps it: its AllowedIPs stay routed to it, so
+//! its traffic cannot fall through to a broader prefix of another peer, but nothing is ever
+//! sent to it and nothing from it is accepted
 //! ([`DropReason::UnusablePeerKey`]); [`Engine::peer_is_usable`] tells which.
 
 mod errors;
@@ -67,7 +72,7 @@ use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
-use crypto::{CookieChecker, LocalIdentity, PeerKeys, PresharedKey, PrivateKey, PublicKey};
+use crypto::{CookieChecker, LocalIdentity, PeerKeys, PrivateKey, PublicKey};
 use rand_core::{CryptoRng, RngCore};
 
 pub use errors::EngineError;
@@ -223,13 +228,10 @@ impl Engine {
         config: &GatewayConfig,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Engine, EngineError> {
-        let private_key = PrivateKey::from_bytes(*config.interface.private_key.expose_secret());
+        let private_key = PrivateKey::from_bytes(*config.interface.private_key.to_bytes());
         let peers = config.peers.iter().map(|p| PeerSpec {
-            public_key: PublicKey::from_bytes(*p.public_key.as_bytes()),
-            preshared_key: p
-                .preshared_key
-                .as_ref()
-                .map(|k| PresharedKey::from_bytes(*k.expose_secret())),
+            public_key: p.public_key,
+            preshared_key: p.preshared_key.clone(),
             allowed_ips: p.allowed_ips.clone(),
             endpoint: p.endpoint,
             persistent_keepalive: p

@@ -5,7 +5,8 @@ use core::fmt::{self, Write};
 use zeroize::Zeroize;
 
 use super::snapshot::{Snapshot, EXTENSION_PREFIX, MAX_EXTENSION_NAME};
-use super::text::{write_key_hex, KEY_LEN};
+use super::text::KEY_LEN;
+use crypto::hex::{encode_key, KEY_HEX_LEN};
 
 /// Room for the longest line: an extension key with its longest name and a 20-digit value.
 const LINE_CAPACITY: usize = 160;
@@ -58,8 +59,11 @@ impl Line {
     fn key(&mut self, name: &str, key: &[u8; KEY_LEN]) {
         let _ = self.write_str(name);
         let _ = self.write_str("=");
-        write_key_hex(key, &mut self.bytes[self.len..self.len + 2 * KEY_LEN]);
-        self.len += 2 * KEY_LEN;
+        let room = self.bytes.get_mut(self.len..);
+        if let Some(out) = room.and_then(|rest| rest.first_chunk_mut::<KEY_HEX_LEN>()) {
+            encode_key(key, out);
+            self.len += KEY_HEX_LEN;
+        }
         let _ = self.write_str("\n");
     }
 }

@@ -239,20 +239,20 @@ impl Model {
     pub fn from_config(config: &GatewayConfig, limits: ModelLimits) -> Result<Model, UapiError> {
         let mut model = Model::new(limits);
         model.private_key = Some(PrivateKey::from_bytes(
-            *config.interface.private_key.expose_secret(),
+            *config.interface.private_key.to_bytes(),
         ));
         model.own_public = public_of(&model.private_key);
         model.listen_port = config.interface.listen_port;
         let mut txn = model.begin();
         for peer in &config.peers {
-            let key = PublicKey::from_bytes(*peer.public_key.as_bytes());
+            let key = peer.public_key;
             let id = match model.by_key.get(&key) {
                 Some(&id) => id,
                 None => model.create_peer(&mut txn, key)?,
             };
             let state = model.peer_mut(id);
             if let Some(psk) = &peer.preshared_key {
-                state.preshared_key = PresharedKey::from_bytes(*psk.expose_secret());
+                state.preshared_key = psk.clone();
             }
             state.endpoint = peer.endpoint;
             state.keepalive = peer.persistent_keepalive.map_or(0, |k| k.get());

@@ -1,5 +1,5 @@
 //! Parsers for the values of `set` lines, as strict as wireguard-go's (Go's `hex`,
-//! `strconv.ParseUint` and `net/netip` parsers), and the hex writer for keys.
+//! `strconv.ParseUint` and `net/netip` parsers). Keys are read with `crypto::hex`.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use core::str::FromStr;
@@ -9,37 +9,12 @@ use zeroize::Zeroizing;
 use crate::allowed_ips::IpCidr;
 
 /// Bytes in every WireGuard key.
-pub(crate) const KEY_LEN: usize = 32;
+pub(crate) const KEY_LEN: usize = crypto::constants::KEY_LEN;
 
-/// The value of one hex digit (either case, as Go's `hex.DecodeString` takes).
-fn hex_digit(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Exactly 64 hex digits as 32 bytes, in a buffer wiped on drop.
+/// Exactly 64 hex digits as 32 bytes, in a buffer wiped on drop (`crypto`'s constant-time
+/// decoder: private and preshared keys come this way).
 pub(crate) fn parse_key(text: &[u8]) -> Option<Zeroizing<[u8; KEY_LEN]>> {
-    if text.len() != 2 * KEY_LEN {
-        return None;
-    }
-    let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    for (out, pair) in key.iter_mut().zip(text.chunks_exact(2)) {
-        *out = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
-    }
-    Some(key)
-}
-
-/// Writes `key` as 64 lowercase hex digits into `out` (which must hold 64 bytes).
-pub(crate) fn write_key_hex(key: &[u8; KEY_LEN], out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (pair, byte) in out.chunks_exact_mut(2).zip(key) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0xf)];
-    }
+    crypto::hex::decode_key(text).ok().map(Zeroizing::new)
 }
 
 /// A decimal number no larger than `max`: one or more ASCII digits, leading zeros allowed,
@@ -123,9 +98,6 @@ mod tests {
         assert!(parse_key(&[b'a'; 63]).is_none());
         assert!(parse_key(&[b'a'; 65]).is_none());
         assert!(parse_key(&[b'g'; 64]).is_none());
-        let mut out = [0u8; 64];
-        write_key_hex(&[0xa5; 32], &mut out);
-        assert_eq!(&out[..4], b"a5a5");
     }
 
     #[test]

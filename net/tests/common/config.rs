@@ -65,6 +65,13 @@ pub fn key_bytes(base64: &str) -> [u8; 32] {
     *PublicKey::from_base64(base64).unwrap().as_bytes()
 }
 
+/// What X25519 makes of a private key: bits 0-2 and 255 cleared, 254 set.
+pub fn clamped(mut bytes: [u8; 32]) -> [u8; 32] {
+    bytes[0] &= 0xf8;
+    bytes[31] = (bytes[31] & 0x7f) | 0x40;
+    bytes
+}
+
 pub fn parse_ok(text: &str) -> GatewayConfig {
     match parse("gateway.conf", text) {
         Ok(config) => config,
