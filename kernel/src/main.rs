@@ -55,13 +55,8 @@ pub extern "C" fn gateway_main(protocol: u32, info_paddr: u32) -> ! {
     interrupts::init_io_apic();
     time::init();
     match time::init_wall_clock() {
-        Some(wall) if time::wall_clock_is_set() => {
-            log::info!("wall clock: {wall} UTC (from the CMOS RTC)")
-        }
-        Some(wall) => {
-            log::warn!("wall clock: the CMOS RTC reads {wall} UTC, which is not a real date")
-        }
-        None => log::warn!("wall clock: the CMOS RTC cannot be read"),
+        Ok(wall) => log::info!("wall clock: {} UTC (from the CMOS RTC)", wall.date),
+        Err(why) => log::warn!("wall clock: {why}"),
     }
     entropy::init();
     // Pick the data path's ChaCha20-Poly1305 backend by timing each one this

@@ -21,7 +21,7 @@ use report::{DropReport, PeerWatch, StageReport};
 fn refuse(reason: core::fmt::Arguments) -> ! {
     log::error!("{reason}");
     kprintln!("gateway refused to start: {reason}");
-    kprintln!("nothing is forwarded; fix the configuration and reboot");
+    kprintln!("nothing is forwarded; fix the problem above and reboot");
     loop {
         time::idle_until(None);
     }
@@ -54,12 +54,11 @@ pub fn run(boot: &BootInfo) {
             refuse(format_args!("configuration error: {why}"))
         }
     };
-    if !time::wall_clock_is_set() {
+    if let Err(why) = time::wall_clock() {
         refuse(format_args!(
-            "the CMOS clock is not set (no date from 2025 on could be read): WireGuard peers \
-             reject handshakes whose timestamp is not newer than the last one they saw, so a \
-             gateway starting from 1970 would be locked out; set the host or hypervisor clock \
-             (QEMU: -rtc base=utc)"
+            "{why}. WireGuard peers reject handshakes whose timestamp is not newer than the \
+             last one they saw, so a gateway starting from a wrong date would be locked out; \
+             set the host or hypervisor clock (QEMU: -rtc base=utc)"
         ))
     }
     for ignored in &config.ignored_keys {

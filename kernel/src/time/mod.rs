@@ -9,6 +9,7 @@ mod calibrate;
 
 use crate::interrupts::apic;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use drivers::rtc::{RtcError, WallClock};
 use x86_64::instructions::interrupts;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
@@ -73,32 +74,40 @@ pub fn init() {
     );
 }
 
-/// The earliest wall-clock time taken for real: 2025-01-01 00:00:00 UTC. A
-/// CMOS clock behind it was never set (or lost its battery).
-const EARLIEST_PLAUSIBLE_UNIX: u64 = 1_735_689_600;
-
-/// Whether the CMOS clock gave a plausible date at boot.
-static WALL_CLOCK_SET: AtomicBool = AtomicBool::new(false);
+/// What the CMOS clock gave at boot (set once, by [`init_wall_clock`]).
+static WALL_CLOCK: spin::Once<Result<WallClock, RtcError>> = spin::Once::new();
 
 /// Reads the RTC and anchors wall-clock time to the monotonic clock.
-/// Returns the date read (`None` if the clock could not be read), for the
-/// boot log. [`wall_clock_is_set`] tells whether it is plausible.
-pub fn init_wall_clock() -> Option<drivers::rtc::DateTime> {
+/// Returns the date read, or why there is none to trust: unreadable, or
+/// earlier than 2025 (see [`drivers::rtc::read_wall_clock`]).
+pub fn init_wall_clock() -> Result<WallClock, RtcError> {
     // SAFETY: the kernel owns the CMOS ports; nothing else uses them.
-    let date = unsafe { drivers::rtc::Rtc::new() }.read()?;
-    let unix = date.unix_seconds().unwrap_or(0);
-    WALL_CLOCK_SET.store(unix >= EARLIEST_PLAUSIBLE_UNIX, Ordering::Relaxed);
+    let result = unsafe { drivers::rtc::Rtc::new() }.wall_clock();
+    // A date before 2025 still anchors the clock (the self-tests report
+    // it); the gateway refuses to start on it.
+    let date = match result {
+        Ok(wall) => Some(wall.date),
+        Err(RtcError::NotSet(date)) => Some(date),
+        Err(_) => None,
+    };
+    let unix = date.and_then(|d| d.unix_seconds()).unwrap_or(0);
     let at_boot = (unix * NANOS_PER_SEC).saturating_sub(uptime_nanos());
     BOOT_UNIX_NANOS.store(at_boot, Ordering::Relaxed);
-    Some(date)
+    *WALL_CLOCK.call_once(|| result)
 }
 
-/// Whether the CMOS clock gave a date no earlier than 2025 at boot. WireGuard
-/// peers reject any initiation whose TAI64N timestamp is not newer than one
-/// they accepted before, so a gateway whose clock starts in 1970 would be
-/// refused by every peer that has seen a real timestamp from it, for ever.
-pub fn wall_clock_is_set() -> bool {
-    WALL_CLOCK_SET.load(Ordering::Relaxed)
+/// The date the CMOS clock gave at boot, or why it gave none to trust.
+/// WireGuard peers reject any initiation whose TAI64N timestamp is not newer
+/// than one they accepted before, so a gateway whose clock starts in 1970
+/// would be refused by every peer that has seen a real timestamp from it,
+/// for ever.
+pub fn wall_clock() -> Result<WallClock, RtcError> {
+    // Asked before `init_wall_clock` ran: no date was taken, as good as an
+    // RTC that never answered.
+    WALL_CLOCK
+        .get()
+        .copied()
+        .unwrap_or(Err(RtcError::StuckInUpdate))
 }
 
 /// Nanoseconds since the Unix epoch (UTC), for TAI64N timestamps.
