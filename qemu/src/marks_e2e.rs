@@ -34,9 +34,10 @@ struct Capture {
 impl Capture {
     fn start(ns: &str, file: PathBuf, filter: &str) -> Result<Capture, String> {
         let child = Command::new("ip")
-            .args([
-                "netns", "exec", ns, "tcpdump", "-n", "-i", "eth0", "-U", "-w",
-            ])
+            // Immediate mode: without it, packets wait in the kernel's
+            // capture ring for up to a second and a stopped tcpdump loses them.
+            .args(["netns", "exec", ns, "tcpdump", "-n", "-i", "eth0"])
+            .args(["--immediate-mode", "-U", "-w"])
             .arg(path(&file))
             .arg(filter)
             .stdout(Stdio::null())
@@ -53,7 +54,7 @@ impl Capture {
 
     /// Stops tcpdump (SIGTERM flushes the file) and reads the capture back.
     fn finish(mut self) -> Result<Vec<Seen>, String> {
-        thread::sleep(Duration::from_millis(500));
+        thread::sleep(Duration::from_millis(1000));
         let _ = Command::new("kill")
             .arg(self.process.child.id().to_string())
             .status();
