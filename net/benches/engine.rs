@@ -124,7 +124,7 @@ struct Count {
 }
 
 impl Sink for Count {
-    fn send_datagram(&mut self, _to: SocketAddr, datagram: &[u8]) {
+    fn send_datagram(&mut self, _to: SocketAddr, datagram: &[u8], _ds: u8) {
         black_box(datagram);
         self.datagrams += 1;
     }
@@ -142,7 +142,7 @@ struct Capture {
 }
 
 impl Sink for Capture {
-    fn send_datagram(&mut self, _to: SocketAddr, datagram: &[u8]) {
+    fn send_datagram(&mut self, _to: SocketAddr, datagram: &[u8], _ds: u8) {
         self.datagrams.push(datagram.to_vec());
     }
     fn deliver_packet(&mut self, _from: PeerId, _packet: &mut [u8]) {
@@ -396,7 +396,7 @@ fn data_path(size: usize) -> Row {
                 produced: &'b mut usize,
             }
             impl Sink for Into<'_, '_> {
-                fn send_datagram(&mut self, _to: SocketAddr, datagram: &[u8]) {
+                fn send_datagram(&mut self, _to: SocketAddr, datagram: &[u8], _ds: u8) {
                     let slot = self.slots.next().expect("arena slot");
                     slot.copy_from_slice(datagram);
                     *self.produced += 1;

@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod allowed_ips;
 pub mod config;
 pub mod echo;
+pub mod ecn;
 pub mod engine;
 pub mod gateway;
 pub mod rate_limiter;

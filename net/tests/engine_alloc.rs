@@ -57,7 +57,7 @@ struct FixedSink {
 }
 
 impl Sink for FixedSink {
-    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8]) {
+    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8], _ds: u8) {
         let slot = &mut self.datagrams[self.count];
         slot.0[..datagram.len()].copy_from_slice(datagram);
         slot.1 = datagram.len();

@@ -292,3 +292,42 @@ fn a_config_peer_with_our_own_key_is_ignored_and_the_other_peer_handshakes() {
     let stats = w.engine(Side::A).peer_stats(PeerId(0)).unwrap();
     assert_eq!(stats.handshakes_completed, 1);
 }
+
+#[test]
+fn handshakes_leave_marked_af41_and_data_with_only_the_inner_ecn_bits() {
+    let mut w = World::new(WorldConfig::default());
+    let with_ds = |ds: u8| {
+        let mut packet = World::packet_from(Side::A, 40);
+        packet[1] = ds;
+        packet
+    };
+    // Staged while the handshake runs, sealed from the staging queue...
+    let staged = [0xb8 | 0b10, 0x01, 0x03, 0x00];
+    for ds in staged {
+        w.send(Side::A, &with_ds(ds));
+    }
+    w.run_for(Duration::from_millis(100));
+    // ...and straight from the caller's packet once the session is up.
+    let direct = [0xff, 0x02, 0x20, 0xe1];
+    for ds in direct {
+        assert_eq!(w.send(Side::A, &with_ds(ds)), SendOutcome::Sent);
+    }
+    // B has sent nothing back: a keepalive after Keepalive-Timeout.
+    w.run_for(Duration::from_secs(11));
+    let marks = |kind| -> Vec<u8> {
+        w.log
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.ds)
+            .collect()
+    };
+    assert_eq!(marks(Kind::Initiation), vec![0x88]);
+    assert_eq!(marks(Kind::Response), vec![0x88]);
+    let expected: Vec<u8> = staged.iter().chain(&direct).map(|ds| ds & 0b11).collect();
+    assert_eq!(marks(Kind::Data), expected);
+    assert_eq!(marks(Kind::Keepalive), vec![0]);
+    // The engine leaves the inner packet's DS byte alone.
+    let inner: Vec<u8> = w.delivered[1].iter().map(|(_, p)| p[1]).collect();
+    let sent: Vec<u8> = staged.iter().chain(&direct).copied().collect();
+    assert_eq!(inner, sent);
+}

@@ -26,7 +26,7 @@ struct Out {
 }
 
 impl Sink for Out {
-    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8]) {
+    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8], _ds: u8) {
         self.sent.push((to, datagram.to_vec()));
     }
     fn deliver_packet(&mut self, _from: PeerId, packet: &mut [u8]) {

@@ -118,6 +118,20 @@ fn a_flood_makes_cookies_mandatory_and_a_peer_with_a_cookie_still_gets_through()
         1
     );
     assert!(w.engines[1].stats().dropped(DropReason::CookieRequired) > 700);
+    // The cookie reply to A went unmarked (as Linux sends it); A's
+    // initiations carried DSCP AF41.
+    let cookies: Vec<u8> = w
+        .log
+        .iter()
+        .filter(|s| s.kind == Kind::Cookie)
+        .map(|s| s.ds)
+        .collect();
+    assert_eq!(cookies, vec![0]);
+    assert!(w
+        .log
+        .iter()
+        .filter(|s| s.kind == Kind::Initiation)
+        .all(|s| s.ds == 0x88));
     // Load ends a second after the flood stops.
     w.run_for(Duration::from_millis(1001));
     assert!(!w.engines[1].is_under_load(now_at(w.now)));

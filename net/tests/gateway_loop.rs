@@ -266,7 +266,8 @@ fn outer_frames_are_classified_by_the_rfc_rules() {
     let good = datagram_frame(&[4, 0, 0, 0, 1, 2, 3, 4], false);
     let check = |frame: &[u8]| classify(frame, GW_OUTER_MAC, RxChecksum::Unchecked, &Ours);
     match check(&good) {
-        OuterFrame::WireGuard { from, payload } => {
+        OuterFrame::WireGuard { from, payload, ds } => {
+            assert_eq!(ds, 0);
             assert_eq!(from, peer_endpoint());
             assert_eq!(&good[payload], &[4, 0, 0, 0, 1, 2, 3, 4]);
         }
@@ -360,7 +361,7 @@ fn ipv6_outer_headers_verify_with_and_without_offload() {
     for offload in [false, true] {
         let mut buffer = vec![0u8; 2048];
         buffer[MESSAGE_OFFSET..MESSAGE_OFFSET + message.len()].copy_from_slice(&message);
-        let tx = write_outer_frame(&mut buffer, message.len(), &route, 1, offload).unwrap();
+        let tx = write_outer_frame(&mut buffer, message.len(), &route, 1, 0, offload).unwrap();
         let mut frame = buffer[tx.start..tx.start + tx.len].to_vec();
         assert_eq!(tx.checksum.is_some(), offload);
         if let Some((start, offset)) = tx.checksum {
@@ -517,4 +518,244 @@ fn a_million_mutated_tunnel_frames_are_dropped_and_counted() {
     world.peer_sends(&numbered_packet(REMOTE_HOST, LAN_HOST, 99, 300, 64));
     world.settle(100);
     assert_eq!(world.at_lan_host.len(), 1, "still forwarding");
+}
+
+const AF41: u8 = 0x88;
+const ECT_1: u8 = 0b01;
+const ECT_0: u8 = 0b10;
+const CE: u8 = 0b11;
+const NOT_ECT: u8 = 0;
+
+/// A numbered packet whose DS byte (TOS) is `ds`.
+fn packet_with_ds(src: Ipv4Addr, dst: Ipv4Addr, seq: u32, ds: u8) -> Vec<u8> {
+    let mut packet = numbered_packet(src, dst, seq, 120, 64);
+    set_ipv4_ds(&mut packet, ds);
+    packet
+}
+
+fn handshake_marks(world: &World) -> Vec<(u8, u8)> {
+    world
+        .outer_marks
+        .iter()
+        .filter(|(_, kind, _)| *kind == 1 || *kind == 2)
+        .map(|&(ds, kind, _)| (kind, ds))
+        .collect()
+}
+
+#[test]
+fn handshake_messages_leave_with_dscp_af41_as_initiator_and_responder() {
+    // The gateway initiates (a LAN packet with no session yet); its first
+    // initiation waits in the outer neighbor cache for the peer's MAC.
+    let mut world = World::new(Rings::default());
+    world.establish();
+    let marks = handshake_marks(&world);
+    assert!(!marks.is_empty());
+    assert!(
+        marks.iter().all(|&(kind, ds)| kind == 1 && ds == AF41),
+        "initiations: {marks:?}"
+    );
+    // The peer initiates: the gateway's response is marked too.
+    let mut world = World::new(Rings::default());
+    world.peer_sends(&numbered_packet(REMOTE_HOST, LAN_HOST, 0, 100, 64));
+    world.settle(50);
+    assert_eq!(world.at_lan_host.len(), 1, "the peer's packet crossed");
+    assert_eq!(handshake_marks(&world), vec![(2, AF41)], "one response");
+    // A forced rekey, with the route cached: a fresh initiation, marked.
+    world.at_lan_host.clear();
+    world.outer_marks.clear();
+    world.advance(Duration::from_secs(200));
+    world.lan_sends(&numbered_packet(LAN_HOST, REMOTE_HOST, 1, 100, 64));
+    world.settle(50);
+    assert_eq!(handshake_marks(&world), vec![(1, AF41)], "the rekey");
+}
+
+#[test]
+fn transport_data_carries_the_inner_ecn_bits_outside_and_no_dscp() {
+    let mut world = World::new(Rings::default());
+    // The very first packet waits for the handshake in the engine's
+    // staging queue and is sealed there, not on the fast path.
+    world.lan_sends(&packet_with_ds(LAN_HOST, REMOTE_HOST, 0, 0xb8 | ECT_0));
+    world.settle(50);
+    assert_eq!(world.at_peer.len(), 1);
+    let data: Vec<u8> = world
+        .outer_marks
+        .iter()
+        .filter(|m| m.1 == 4)
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(data, vec![ECT_0], "the staged packet's ECN, DSCP 0");
+    // The fast path, with every DSCP and ECN combination that matters.
+    for (seq, ds) in [
+        0x00,
+        ECT_0,
+        ECT_1,
+        CE,
+        0xb8,
+        0xb8 | ECT_0,
+        0x28 | ECT_1,
+        0xe0 | CE,
+        0xfc,
+        0xff,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        world.outer_marks.clear();
+        world.at_peer.clear();
+        world.lan_sends(&packet_with_ds(LAN_HOST, REMOTE_HOST, seq as u32 + 1, ds));
+        world.settle(50);
+        assert_eq!(world.at_peer.len(), 1);
+        assert_eq!(
+            world
+                .outer_marks
+                .iter()
+                .map(|m| (m.1, m.0))
+                .collect::<Vec<_>>(),
+            vec![(4, ds & 0b11)],
+            "inner DS byte {ds:#04x}"
+        );
+        // The inner packet itself crosses unchanged (but for the TTL).
+        assert_eq!(world.at_peer[0][1], ds);
+    }
+    // A keepalive has no inner packet: Not-ECT. The peer sends one packet,
+    // the gateway has nothing to answer and keeps the session alive after
+    // Keepalive-Timeout (10 s).
+    world.outer_marks.clear();
+    world.peer_sends(&packet_with_ds(REMOTE_HOST, LAN_HOST, 50, ECT_0));
+    world.settle(50);
+    world.advance(Duration::from_secs(11));
+    world.settle(50);
+    let keepalives: Vec<_> = world
+        .outer_marks
+        .iter()
+        .filter(|m| m.1 == 4 && m.2 == 32)
+        .collect();
+    assert_eq!(keepalives, vec![&(NOT_ECT, 4, 32)]);
+}
+
+#[test]
+fn outer_headers_carry_the_ds_byte_in_both_families_and_classify_reads_it_back() {
+    let routes = [
+        (
+            SocketAddr::new(IpAddr::V4(GW_OUTER_IP), LISTEN_PORT),
+            peer_endpoint(),
+        ),
+        (
+            SocketAddr::new("fd00::1".parse().unwrap(), LISTEN_PORT),
+            SocketAddr::new("fd00::2".parse().unwrap(), PEER_PORT),
+        ),
+    ];
+    let message: Vec<u8> = (0..64u8).collect();
+    for (from, to) in routes {
+        for ds in [0, AF41, ECT_0, CE, 0xff] {
+            let route = OuterRoute {
+                from,
+                to,
+                src_mac: GW_OUTER_MAC,
+                dst_mac: PEER_MAC,
+            };
+            let mut buffer = vec![0u8; 2048];
+            buffer[MESSAGE_OFFSET..MESSAGE_OFFSET + message.len()].copy_from_slice(&message);
+            let tx = write_outer_frame(&mut buffer, message.len(), &route, 9, ds, false).unwrap();
+            let mut frame = buffer[tx.start..tx.start + tx.len].to_vec();
+            let ip = &frame[14..];
+            if to.is_ipv4() {
+                assert_eq!(ip[1], ds);
+                assert_eq!(checksum::sum(&ip[..20]), 0xffff, "header checksum");
+            } else {
+                // Version 6, then the traffic class, then a zero flow label.
+                assert_eq!(ip[0], 0x60 | (ds >> 4));
+                assert_eq!(ip[1], ds << 4);
+                assert_eq!(&ip[2..4], &[0, 0]);
+            }
+            // The peer's classifier sees the same byte.
+            frame[..6].copy_from_slice(&GW_OUTER_MAC);
+            let classified = if to.is_ipv4() {
+                struct Peer4;
+                impl OuterIdentity for Peer4 {
+                    fn is_ours(&self, addr: IpAddr) -> bool {
+                        addr == IpAddr::V4(PEER_IP)
+                    }
+                    fn listen_port(&self) -> u16 {
+                        PEER_PORT
+                    }
+                }
+                classify(&frame, GW_OUTER_MAC, RxChecksum::Unchecked, &Peer4)
+            } else {
+                classify(&frame, GW_OUTER_MAC, RxChecksum::Unchecked, &Ours6)
+            };
+            match classified {
+                OuterFrame::WireGuard {
+                    ds: seen, payload, ..
+                } => {
+                    assert_eq!(seen, ds, "{to}");
+                    assert_eq!(&frame[payload], &message[..]);
+                }
+                other => panic!("{to} ds={ds:#x}: {other:?}"),
+            }
+        }
+    }
+}
+
+/// Tunnels a packet with inner DS byte `inner` from the peer, its outer
+/// header carrying `outer`; returns the DS byte it reached the LAN with.
+fn through_the_tunnel(world: &mut World, seq: u32, inner: u8, outer: u8) -> Option<u8> {
+    world.at_lan_host.clear();
+    world.peer_outer_ds = Some(outer);
+    world.peer_sends(&packet_with_ds(REMOTE_HOST, LAN_HOST, seq, inner));
+    world.peer_outer_ds = None;
+    world.settle(50);
+    assert!(world.at_lan_host.len() <= 1);
+    let packet = world.at_lan_host.first()?;
+    assert_eq!(
+        checksum::sum(&packet[..20]),
+        0xffff,
+        "IPv4 header checksum valid after the ECN and TTL changes"
+    );
+    assert_eq!(packet[8], 63, "TTL decremented");
+    assert_eq!(sequence_of(packet), seq, "the payload is the one sent");
+    Some(packet[1])
+}
+
+#[test]
+fn rfc_6040_decapsulation_marks_congestion_and_drops_what_cannot_carry_it() {
+    let mut world = World::new(Rings::default());
+    world.establish();
+    let mut seq = 0;
+    let mut expected_drops = 0;
+    for inner_ecn in [NOT_ECT, ECT_0, ECT_1, CE] {
+        for outer_ecn in [NOT_ECT, ECT_0, ECT_1, CE] {
+            // Neither header's DSCP plays a part, nor changes.
+            let inner = 0xa0 | inner_ecn;
+            let outer = AF41 | outer_ecn;
+            let expected = match (inner_ecn, outer_ecn) {
+                (NOT_ECT, CE) => None,
+                (ECT_0 | ECT_1, CE) => Some(0xa0 | CE),
+                (ECT_0, ECT_1) => Some(0xa0 | ECT_1),
+                _ => Some(inner),
+            };
+            seq += 1;
+            let arrived = through_the_tunnel(&mut world, seq, inner, outer);
+            assert_eq!(
+                arrived, expected,
+                "inner {inner_ecn:02b}, outer {outer_ecn:02b}"
+            );
+            if expected.is_none() {
+                expected_drops += 1;
+            }
+        }
+    }
+    let stats = *world.gw.stats();
+    assert_eq!(stats.tunnel_ce_not_ect, expected_drops, "{stats}");
+    assert_eq!(stats.dropped(), expected_drops, "{stats}");
+    let counters = net::gateway::loop_counters(&world.gw);
+    assert!(
+        counters.contains(&("loop_drop_tunnel_ce_not_ect".to_string(), expected_drops)),
+        "{counters:?}"
+    );
+    // The drop is the packet's alone: the session carries on.
+    assert_eq!(
+        through_the_tunnel(&mut world, 99, NOT_ECT, NOT_ECT),
+        Some(0)
+    );
 }

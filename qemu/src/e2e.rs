@@ -809,7 +809,7 @@ pub fn own_key_peer_ignored(image: &Path, work_dir: &Path) -> Check {
 }
 
 /// Every end-to-end check, in order; `only` (a group name: `config`,
-/// `tunnel`, `peer`, `mtu`, `loop`, `nat`, `dhcp`, `uapi`) narrows the run while debugging.
+/// `tunnel`, `peer`, `mtu`, `loop`, `nat`, `dhcp`, `uapi`, `marks`) narrows the run while debugging.
 pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     let wanted = |group: &str| only.is_none_or(|o| o == group);
     let mut checks = Vec::new();
@@ -837,6 +837,9 @@ pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     }
     if wanted("uapi") {
         checks.extend(crate::uapi_e2e::checks(image));
+    }
+    if wanted("marks") {
+        checks.extend(crate::marks_e2e::checks(image));
     }
     checks
 }

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod e2e;
 pub mod gwbench;
 pub mod machine;
+pub mod marks_e2e;
 pub mod scenarios;
 pub mod stages;
 pub mod topology;

@@ -123,7 +123,8 @@ impl Engine {
                 .create_reply(message, source.as_slice(), clock, rng, &mut reply)
                 .is_ok()
             {
-                sink.send_datagram(from, &reply);
+                // Linux sends cookie replies unmarked.
+                sink.send_datagram(from, &reply, 0);
                 self.stats.datagrams_sent += 1;
                 self.stats.cookie_replies_sent += 1;
             }
@@ -223,7 +224,7 @@ impl Engine {
         peer.timers
             .on_authenticated_packet_traversal(now.monotonic, peer.persistent_keepalive);
         peer.timers.on_authenticated_packet_sent();
-        sink.send_datagram(from, &response);
+        sink.send_datagram(from, &response, crate::ecn::HANDSHAKE_DS);
         peer.counters.tx_bytes += HANDSHAKE_RESPONSE_LEN as u64;
         self.stats.datagrams_sent += 1;
         self.stats.initiations_accepted += 1;

@@ -167,11 +167,16 @@ impl Engine {
         sink: &mut impl Sink,
     ) {
         let mtu = usize::from(self.options.mtu);
+        let start = TRANSPORT_HEADER_LEN;
+        let ds = self
+            .scratch
+            .get(start..start + len)
+            .map_or(0, crate::ecn::encapsulate);
         let peer = &mut self.peers[id.index()];
         if let Some((endpoint, total)) =
             seal_transport(peer, &mut self.stats, mtu, &mut self.scratch, len, now, rng)
         {
-            sink.send_datagram(endpoint, &self.scratch[..total]);
+            sink.send_datagram(endpoint, &self.scratch[..total], ds);
         }
     }
 
@@ -314,7 +319,7 @@ impl Engine {
         peer.timers
             .on_authenticated_packet_traversal(now.monotonic, peer.persistent_keepalive);
         peer.timers.on_authenticated_packet_sent();
-        sink.send_datagram(endpoint, &message);
+        sink.send_datagram(endpoint, &message, crate::ecn::HANDSHAKE_DS);
         self.stats.datagrams_sent += 1;
         self.stats.initiations_sent += 1;
         peer.counters.tx_bytes += HANDSHAKE_INITIATION_LEN as u64;

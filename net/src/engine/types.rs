@@ -48,8 +48,12 @@ impl Now {
 /// Where the engine puts its output. Called synchronously from inside the engine's methods;
 /// the slices are only valid for the duration of the call (copy them out).
 pub trait Sink {
-    /// Sends `datagram` as the payload of one UDP datagram from our listen port to `to`.
-    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8]);
+    /// Sends `datagram` as the payload of one UDP datagram from our listen port to `to`, with
+    /// `ds` as the DS byte of its IP header (IPv4 TOS, IPv6 traffic class): DSCP AF41
+    /// ([`HANDSHAKE_DS`](crate::ecn::HANDSHAKE_DS)) for handshake initiations and responses,
+    /// the inner packet's ECN bits for transport data ([`crate::ecn::encapsulate`]), 0 for
+    /// keepalives and cookie replies, as Linux marks them.
+    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8], ds: u8);
     /// Hands a decrypted, authenticated and source-checked IP packet from peer `from` to the
     /// LAN side (or the local stack). Padding has been trimmed already. The packet lies in
     /// the caller's receive buffer, so the sink may rewrite it in place (TTL, echo reply).

@@ -304,6 +304,7 @@ pub fn loop_counters<O: Nic, I: Nic>(gateway: &Gateway<O, I>) -> Vec<(String, u6
         ("lan_unresolved", s.lan_unresolved),
         ("inner_tx_full", s.inner_tx_full),
         ("deferred_full", s.deferred_full),
+        ("tunnel_ce_not_ect", s.tunnel_ce_not_ect),
     ] {
         counters.push((format!("loop_drop_{name}"), value));
     }

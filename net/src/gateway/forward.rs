@@ -93,6 +93,9 @@ pub struct Forwarder<'a, O: TxRing, I: TxRing> {
     pub inner_tx: &'a mut I,
     /// The time of this call.
     pub now: Now,
+    /// The DS byte of the outer header of the datagram being opened (0
+    /// when the call handles none): its ECN bits reach the inner packet.
+    pub outer_ds: u8,
 }
 
 /// Copies `frame` into a transmit buffer as it is.
@@ -139,8 +142,8 @@ pub fn send_to_lan(
 
 impl<O: TxRing, I: TxRing> Forwarder<'_, O, I> {
     /// Sends the `len`-byte WireGuard message already at
-    /// `datagram[MESSAGE_OFFSET..]` of the scratch buffer to `to`.
-    fn send_scratch_datagram(&mut self, peer: Option<PeerId>, to: SocketAddr, len: usize) {
+    /// `datagram[MESSAGE_OFFSET..]` of the scratch buffer to `to`, with DS byte `ds`.
+    fn send_scratch_datagram(&mut self, peer: Option<PeerId>, to: SocketAddr, len: usize, ds: u8) {
         let p = &mut *self.plumbing;
         match p.wan.route(peer, to, self.now.monotonic) {
             NextHop::Ready(route) => {
@@ -153,7 +156,7 @@ impl<O: TxRing, I: TxRing> Forwarder<'_, O, I> {
                         buffer
                             .get_mut(MESSAGE_OFFSET..MESSAGE_OFFSET + len)?
                             .copy_from_slice(message);
-                        write_outer_frame(buffer, len, &route, id, offload)
+                        write_outer_frame(buffer, len, &route, id, ds, offload)
                     });
                 if !room {
                     p.stats.outer_tx_full += 1;
@@ -162,7 +165,7 @@ impl<O: TxRing, I: TxRing> Forwarder<'_, O, I> {
             NextHop::Pending(from, hop) => {
                 let id = p.wan.take_ipv4_id();
                 let buffer = &mut p.scratch.datagram[..];
-                let held = write_ip_udp(buffer, len, from, to, id, false).map(|(start, _)| {
+                let held = write_ip_udp(buffer, len, from, to, id, ds, false).map(|(start, _)| {
                     p.wan.neighbors.hold(
                         hop,
                         &buffer[start..MESSAGE_OFFSET + len],
@@ -179,7 +182,7 @@ impl<O: TxRing, I: TxRing> Forwarder<'_, O, I> {
 }
 
 impl<O: TxRing, I: TxRing> Sink for Forwarder<'_, O, I> {
-    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8]) {
+    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8], ds: u8) {
         let len = datagram.len();
         let Some(slot) = self
             .plumbing
@@ -191,12 +194,18 @@ impl<O: TxRing, I: TxRing> Sink for Forwarder<'_, O, I> {
             return;
         };
         slot.copy_from_slice(datagram);
-        self.send_scratch_datagram(None, to, len);
+        self.send_scratch_datagram(None, to, len, ds);
     }
 
     fn deliver_packet(&mut self, _from: PeerId, packet: &mut [u8]) {
         let p = &mut *self.plumbing;
         p.to_lan.mark(&mut p.clock, Stage::Crypto);
+        // RFC 6040: the outer header's congestion mark reaches the inner
+        // packet before anything routes it.
+        if crate::ecn::decapsulate(self.outer_ds, packet).is_err() {
+            p.stats.tunnel_ce_not_ect += 1;
+            return;
+        }
         let now = self.now.monotonic;
         let verdict = p
             .lan
@@ -290,6 +299,8 @@ pub fn send_to_tunnel<O: TxRing, I: TxRing>(
     }
     let id = p.wan.take_ipv4_id();
     let offload = forwarder.outer_tx.checksum_offload();
+    // The inner packet's ECN bits go outside (RFC 6040), read before sealing.
+    let ds = crate::ecn::encapsulate(packet);
     let (to_peer, clock) = (&mut p.to_peer, &mut p.clock);
     let plaintext = MESSAGE_OFFSET + crypto::constants::TRANSPORT_HEADER_LEN;
     let sent = forwarder.outer_tx.transmit(|buffer| {
@@ -300,7 +311,7 @@ pub fn send_to_tunnel<O: TxRing, I: TxRing>(
         let (_, len) =
             engine.seal_in_place(peer, now, &mut buffer[MESSAGE_OFFSET..], packet.len(), rng)?;
         to_peer.mark(clock, Stage::Crypto);
-        write_outer_frame(buffer, len, &route, id, offload)
+        write_outer_frame(buffer, len, &route, id, ds, offload)
     });
     if sent {
         p.to_peer.packets += 1;

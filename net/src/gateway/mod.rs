@@ -272,13 +272,14 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
                 }
             });
             match classify(frame, our_mac, device_checksum, &p.wan) {
-                OuterFrame::WireGuard { from, payload } => {
+                OuterFrame::WireGuard { from, payload, ds } => {
                     p.to_lan.mark(&mut p.clock, Stage::NicReceive);
                     let mut forwarder = Forwarder {
                         plumbing: p,
                         outer_tx: &mut *outer_tx,
                         inner_tx: &mut *inner_tx,
                         now,
+                        outer_ds: ds,
                     };
                     engine.handle_datagram(now, from, &mut frame[payload], rng, &mut forwarder);
                     let p = &mut *forwarder.plumbing;
@@ -349,6 +350,7 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
                 outer_tx: &mut *outer_tx,
                 inner_tx: &mut *inner_tx,
                 now,
+                outer_ds: 0,
             };
             match verdict {
                 LanVerdict::Local => return Leftover::Stack(copy_for_stack(stack_frame, frame)),
@@ -411,6 +413,7 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
                 outer_tx,
                 inner_tx,
                 now,
+                outer_ds: 0,
             };
             self.engine
                 .send_packet(now, &self.deferred_packet[..len], rng, &mut forwarder);
@@ -430,6 +433,7 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
                 outer_tx: &mut *outer_tx,
                 inner_tx: &mut *inner_tx,
                 now,
+                outer_ds: 0,
             };
             self.engine.poll_timers(now, rng, &mut forwarder);
         }

@@ -49,6 +49,9 @@ pub enum OuterFrame {
         from: SocketAddr,
         /// The UDP payload.
         payload: Range<usize>,
+        /// The DS byte of the outer IP header (IPv4 TOS, IPv6 traffic
+        /// class), whose ECN bits decapsulation carries inward.
+        ds: u8,
     },
     /// Not for the fast path: give it to the stack.
     Stack,
@@ -90,9 +93,10 @@ pub fn classify(
 impl OuterFrame {
     fn shifted(self, by: usize) -> OuterFrame {
         match self {
-            OuterFrame::WireGuard { from, payload } => OuterFrame::WireGuard {
+            OuterFrame::WireGuard { from, payload, ds } => OuterFrame::WireGuard {
                 from,
                 payload: payload.start + by..payload.end + by,
+                ds,
             },
             other => other,
         }
@@ -143,6 +147,7 @@ fn classify_v4(ip: &[u8], device: RxChecksum, us: &impl OuterIdentity) -> OuterF
     OuterFrame::WireGuard {
         from: SocketAddr::new(src, be16(udp, 0)),
         payload: header_len + UDP_LEN..total,
+        ds: ip[1],
     }
 }
 
@@ -181,6 +186,7 @@ fn classify_v6(ip: &[u8], device: RxChecksum, us: &impl OuterIdentity) -> OuterF
     OuterFrame::WireGuard {
         from: SocketAddr::new(src, be16(udp, 0)),
         payload: IPV6_LEN + UDP_LEN..IPV6_LEN + payload_len,
+        ds: crate::ecn::ds_field(ip),
     }
 }
 
@@ -212,13 +218,15 @@ pub struct OuterRoute {
 /// IPv4 UDP checksum is left zero (RFC 768 allows it; the AEAD protects the
 /// payload); the IPv6 one is computed, or, with `offload`, left to the
 /// device with the pseudo-header sum in place. `ipv4_id` numbers IPv4
-/// datagrams (sent without DF, as Linux's WireGuard sends them).
+/// datagrams (sent without DF, as Linux's WireGuard sends them); `ds` is the
+/// DS byte (IPv4 TOS, IPv6 traffic class: see [`crate::ecn`]).
 pub fn write_ip_udp(
     buffer: &mut [u8],
     len: usize,
     from: SocketAddr,
     to: SocketAddr,
     ipv4_id: u16,
+    ds: u8,
     offload: bool,
 ) -> Option<(usize, Option<(u16, u16)>)> {
     let end = MESSAGE_OFFSET.checked_add(len)?;
@@ -233,7 +241,7 @@ pub fn write_ip_udp(
             let total = (IPV4_LEN as u16).checked_add(udp_len)?;
             let h = &mut buffer[ip_start..udp_start];
             h[0] = 0x45;
-            h[1] = 0;
+            h[1] = ds;
             h[2..4].copy_from_slice(&total.to_be_bytes());
             h[4..6].copy_from_slice(&ipv4_id.to_be_bytes());
             h[6..8].fill(0);
@@ -249,7 +257,8 @@ pub fn write_ip_udp(
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
             let ip_start = udp_start - IPV6_LEN;
             let h = &mut buffer[ip_start..udp_start];
-            h[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
+            // Version 6, the traffic class across the next 8 bits, flow label 0.
+            h[0..4].copy_from_slice(&[0x60 | (ds >> 4), ds << 4, 0, 0]);
             h[4..6].copy_from_slice(&udp_len.to_be_bytes());
             h[6] = UDP;
             h[7] = HOP_LIMIT;
@@ -285,15 +294,18 @@ pub fn write_ip_udp(
 }
 
 /// Writes the outer headers for the `len`-byte message at
-/// `buffer[MESSAGE_OFFSET..]` and returns the frame to transmit.
+/// `buffer[MESSAGE_OFFSET..]`, with DS byte `ds`, and returns the frame to
+/// transmit.
 pub fn write_outer_frame(
     buffer: &mut [u8],
     len: usize,
     route: &OuterRoute,
     ipv4_id: u16,
+    ds: u8,
     offload: bool,
 ) -> Option<TxFrame> {
-    let (ip_start, checksum) = write_ip_udp(buffer, len, route.from, route.to, ipv4_id, offload)?;
+    let (ip_start, checksum) =
+        write_ip_udp(buffer, len, route.from, route.to, ipv4_id, ds, offload)?;
     let start = ip_start - ETHERNET_LEN;
     let ethertype: u16 = if route.to.is_ipv4() { 0x0800 } else { 0x86dd };
     let e = &mut buffer[start..ip_start];

@@ -28,6 +28,10 @@ pub struct GatewayStats {
     pub inner_tx_full: u64,
     /// ICMP errors or echo replies for the tunnel dropped for lack of room.
     pub deferred_full: u64,
+    /// Packets from the tunnel whose outer header was marked CE (congestion
+    /// experienced) while the inner packet is not ECN-capable: it cannot
+    /// carry the mark, so it is dropped (RFC 6040 §4.2).
+    pub tunnel_ce_not_ect: u64,
     /// Times a NIC's receive ring was left waiting because the other NIC's
     /// transmit ring was full (not a drop: the frames wait in the ring).
     pub backpressure: u64,
@@ -45,6 +49,7 @@ impl GatewayStats {
             + self.lan_unresolved
             + self.inner_tx_full
             + self.deferred_full
+            + self.tunnel_ce_not_ect
     }
 }
 
@@ -53,7 +58,8 @@ impl fmt::Display for GatewayStats {
         write!(
             f,
             "outer_malformed={} outer_bad_checksum={} outer_fragment={} outer_no_route={} \
-             outer_unresolved={} outer_tx_full={} lan_unresolved={} inner_tx_full={} deferred_full={}",
+             outer_unresolved={} outer_tx_full={} lan_unresolved={} inner_tx_full={} deferred_full={} \
+             tunnel_ce_not_ect={}",
             self.outer_malformed,
             self.outer_bad_checksum,
             self.outer_fragment,
@@ -62,7 +68,8 @@ impl fmt::Display for GatewayStats {
             self.outer_tx_full,
             self.lan_unresolved,
             self.inner_tx_full,
-            self.deferred_full
+            self.deferred_full,
+            self.tunnel_ce_not_ect
         )
     }
 }

@@ -27,7 +27,7 @@
 //! unencrypted: the router's only outputs are the tunnel (the engine
 //! encrypts) and the LAN.
 
-mod checksum;
+pub(crate) mod checksum;
 mod forward;
 mod fragment;
 mod header;

@@ -22,12 +22,15 @@ pub fn now_at(t: Instant) -> Now {
 #[derive(Default)]
 pub struct Recorder {
     pub sent: Vec<(SocketAddr, Vec<u8>)>,
+    /// The DS byte each datagram in `sent` was to leave with.
+    pub ds: Vec<u8>,
     pub delivered: Vec<(PeerId, Vec<u8>)>,
 }
 
 impl Sink for Recorder {
-    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8]) {
+    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8], ds: u8) {
         self.sent.push((to, datagram.to_vec()));
+        self.ds.push(ds);
     }
     fn deliver_packet(&mut self, from: PeerId, packet: &mut [u8]) {
         self.delivered.push((from, packet.to_vec()));
@@ -104,6 +107,8 @@ pub struct Sent {
     pub by: Side,
     pub kind: Kind,
     pub len: usize,
+    /// The DS byte (IPv4 TOS / IPv6 traffic class) it was sent with.
+    pub ds: u8,
 }
 
 struct Flight {
@@ -251,12 +256,13 @@ impl World {
     }
 
     fn absorb(&mut self, side: Side, rec: Recorder) {
-        for (to, bytes) in rec.sent {
+        for ((to, bytes), ds) in rec.sent.into_iter().zip(rec.ds) {
             self.log.push(Sent {
                 at: self.now,
                 by: side,
                 kind: kind_of(&bytes),
                 len: bytes.len(),
+                ds,
             });
             let dest = if to == self.addrs[side.other().idx()] {
                 side.other()

@@ -67,6 +67,18 @@ pub fn ipv4_udp(
     ttl: u8,
     zero_checksum: bool,
 ) -> Vec<u8> {
+    ipv4_udp_ds(from, to, payload, ttl, zero_checksum, 0)
+}
+
+/// [`ipv4_udp`] with `ds` as its DS byte (TOS).
+pub fn ipv4_udp_ds(
+    from: SocketAddr,
+    to: SocketAddr,
+    payload: &[u8],
+    ttl: u8,
+    zero_checksum: bool,
+    ds: u8,
+) -> Vec<u8> {
     let (IpAddr::V4(src), IpAddr::V4(dst)) = (from.ip(), to.ip()) else {
         panic!("IPv4 only")
     };
@@ -84,8 +96,17 @@ pub fn ipv4_udp(
         udp[6..8].copy_from_slice(&c.to_be_bytes());
     }
     let mut p = ipv4_header(src, dst, 17, ttl, udp_len);
+    set_ipv4_ds(&mut p, ds);
     p.extend_from_slice(&udp);
     p
+}
+
+/// Rewrites an IPv4 packet's DS byte (TOS) and its header checksum.
+pub fn set_ipv4_ds(packet: &mut [u8], ds: u8) {
+    packet[1] = ds;
+    packet[10..12].fill(0);
+    let c = checksum::finish(&[checksum::sum(&packet[..20])]);
+    packet[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
 /// A UDP datagram in an IPv4 frame: (from, to, payload), checking the IP

@@ -68,13 +68,13 @@ impl Default for Rings {
 
 #[derive(Default)]
 struct PeerOutput {
-    sent: Vec<(SocketAddr, Vec<u8>)>,
+    sent: Vec<(SocketAddr, Vec<u8>, u8)>,
     delivered: Vec<Vec<u8>>,
 }
 
 impl Sink for PeerOutput {
-    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8]) {
-        self.sent.push((to, datagram.to_vec()));
+    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8], ds: u8) {
+        self.sent.push((to, datagram.to_vec(), ds));
     }
     fn deliver_packet(&mut self, _from: PeerId, packet: &mut [u8]) {
         self.delivered.push(packet.to_vec());
@@ -125,6 +125,12 @@ pub struct World {
     pub config_text: String,
     /// The peer's public key.
     pub peer_public: PublicKey,
+    /// The DS byte the peer's datagrams carry on the outer wire instead of
+    /// the one its engine chose (a congested path marking them CE, say).
+    pub peer_outer_ds: Option<u8>,
+    /// (DS byte, WireGuard message type, UDP payload length) of every
+    /// datagram the gateway sent to the peer, in order.
+    pub outer_marks: Vec<(u8, u8, usize)>,
 }
 
 pub fn config_text(gw_key: &PrivateKey, peer_key: &PublicKey) -> String {
@@ -179,6 +185,8 @@ impl World {
             outer_device_drops: 0,
             config_text,
             peer_public,
+            peer_outer_ds: None,
+            outer_marks: Vec::new(),
         }
     }
 
@@ -215,9 +223,10 @@ impl World {
     }
 
     fn peer_output(&mut self, out: PeerOutput) {
-        for (to, datagram) in out.sent {
+        for (to, datagram, ds) in out.sent {
             assert_eq!(to, gw_endpoint(), "the peer sends only to the gateway");
-            let packet = ipv4_udp(peer_endpoint(), gw_endpoint(), &datagram, 64, false);
+            let ds = self.peer_outer_ds.unwrap_or(ds);
+            let packet = ipv4_udp_ds(peer_endpoint(), gw_endpoint(), &datagram, 64, false, ds);
             let frame = ethernet(GW_OUTER_MAC, PEER_MAC, 0x0800, &packet);
             if !self.gw.nics().0.inject(frame, RxChecksum::Unchecked) {
                 self.outer_device_drops += 1;
@@ -281,6 +290,11 @@ impl World {
             return;
         };
         assert_eq!((from, to), (gw_endpoint(), peer_endpoint()));
+        self.outer_marks.push((
+            frame[15],
+            payload.first().copied().unwrap_or(0),
+            payload.len(),
+        ));
         let mut payload = payload;
         let now = self.clock();
         let mut out = PeerOutput::default();

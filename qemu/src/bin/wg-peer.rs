@@ -238,7 +238,9 @@ struct Io<'a> {
 }
 
 impl Sink for Io<'_> {
-    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8]) {
+    // The DS byte is not applied: std's UDP socket cannot set it per datagram, and this test
+    // peer needs no mark.
+    fn send_datagram(&mut self, to: SocketAddr, datagram: &[u8], _ds: u8) {
         if let Err(e) = self.socket.send_to(datagram, to) {
             // Not fatal: UDP may fail transiently (e.g. no neighbour yet); WireGuard retries.
             eprintln!("wg-peer: send to {to}: {e}");
