@@ -56,8 +56,14 @@ fn main() -> ExitCode {
 fn test(image: PathBuf, work_dir: PathBuf, boot_tests: bool) -> ExitCode {
     let ctx = Context { image, work_dir };
     let (mut passed, mut failed) = (0, 0);
+    // WGATE_BOOT_ONLY=TEXT: only the boot tests whose name contains TEXT
+    // (with WGATE_E2E_ONLY=none, no end-to-end test), while debugging.
+    let boot_only = std::env::var("WGATE_BOOT_ONLY").ok();
     let scenarios = if boot_tests {
         scenarios::all()
+            .into_iter()
+            .filter(|s| boot_only.as_deref().is_none_or(|o| s.name.contains(o)))
+            .collect()
     } else {
         Vec::new()
     };

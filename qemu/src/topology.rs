@@ -517,7 +517,6 @@ impl Gateway {
         accel: &str,
         cpu: &str,
     ) -> Result<Self, String> {
-        let memory = format!("{memory_mib}M");
         let cmdline = format!(
             "config={}",
             config_file
@@ -525,6 +524,41 @@ impl Gateway {
                 .and_then(|n| n.to_str())
                 .unwrap_or("gateway.conf")
         );
+        let medium = [
+            "-kernel",
+            path(image),
+            "-initrd",
+            path(config_file),
+            "-append",
+            &cmdline,
+        ];
+        Self::launch(network, &medium, memory_mib, echo, accel, cpu)
+    }
+
+    /// Boots a GRUB ISO (`-cdrom`, BIOS) whose `grub.cfg` loads the image
+    /// with `multiboot2` and the configuration with `module2` (see
+    /// `qemu/scripts/make-iso.sh`), under TCG `-cpu max`.
+    pub fn boot_iso(
+        network: &Network,
+        iso: &Path,
+        memory_mib: u32,
+        echo: bool,
+    ) -> Result<Self, String> {
+        let medium = ["-cdrom", path(iso), "-boot", "d"];
+        Self::launch(network, &medium, memory_mib, echo, "tcg", "max")
+    }
+
+    /// Starts QEMU in the gateway namespace with the NICs on the taps, the
+    /// userspace API socket, and `medium` (the arguments that say what to boot).
+    fn launch(
+        network: &Network,
+        medium: &[&str],
+        memory_mib: u32,
+        echo: bool,
+        accel: &str,
+        cpu: &str,
+    ) -> Result<Self, String> {
+        let memory = format!("{memory_mib}M");
         // The userspace API: QEMU serves the socket `wg` looks for, the guest
         // answers on the virtio-serial port `wg-uapi`.
         let interface = uapi_interface(network);
@@ -544,14 +578,7 @@ impl Gateway {
                 "-no-reboot",
             ])
             .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
-            .args([
-                "-kernel",
-                path(image),
-                "-initrd",
-                path(config_file),
-                "-append",
-                &cmdline,
-            ])
+            .args(medium)
             .args([
                 "-netdev",
                 "tap,id=outer,ifname=tapo,script=no,downscript=no",
