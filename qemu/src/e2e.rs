@@ -777,44 +777,99 @@ pub const GRUB_TRANSFER_BYTES: u64 = 10 * 1000 * 1000;
 pub fn grub_iso_checks(image: &Path, work_dir: &Path) -> Vec<Check> {
     let mut checks = grub_iso_tunnel(image);
     checks.push(grub_iso_bad_config(image, work_dir));
+    checks.push(grub_iso_uefi(image));
     checks
 }
 
-fn grub_iso_tunnel(image: &Path) -> Vec<Check> {
-    let booted = (|| {
-        let network = Network::new("e2g")?;
-        let gateway_keys = KeyPair::generate()?;
-        let peer_keys = KeyPair::generate()?;
-        let config_file = network.file("gateway.conf");
-        std::fs::write(&config_file, gateway_config(&gateway_keys, &peer_keys, ""))
-            .map_err(|e| e.to_string())?;
-        let iso =
-            crate::scenarios::build_iso(image, &network.file("wgate.iso"), Some(&config_file), "")?;
-        let peer = WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?;
-        let gateway = Gateway::boot_iso(&network, &iso, 64, false)?;
-        let ready = gateway
-            .console
-            .wait_for("gateway ready", Duration::from_secs(120))
-            .map_err(|e| format!("{e}\n{}", gateway.console.text()))?;
-        let banner = gateway
-            .console
-            .wait_for("boot protocol", Duration::from_secs(1))?;
-        if !banner.contains("boot protocol Multiboot2")
-            || !banner.contains("cmdline \"config=gateway.conf\"")
-        {
-            return Err(format!("not booted by GRUB as configured: {banner}"));
+/// The same ISO booted through UEFI firmware (OVMF): GRUB's EFI image loads
+/// the image and the module, and the tunnel carries pings both ways.
+fn grub_iso_uefi(image: &Path) -> Check {
+    let name = "grub-iso-uefi-boot-carries-traffic".to_string();
+    let result = (|| {
+        let firmware = Path::new(crate::scenarios::OVMF_CODE);
+        if !firmware.exists() {
+            return Err(format!(
+                "{} is missing (make setup installs ovmf)",
+                firmware.display()
+            ));
         }
-        let detail = format!("{}; {}", banner.trim(), ready.trim());
-        Ok((
-            Setup {
-                network,
-                peer,
-                gateway,
-                gateway_keys,
-            },
-            detail,
+        let (setup, detail) = grub_iso_setup(image, "e2u", Some(firmware))?;
+        let lan = &setup.network.lan.name;
+        let out = ping(lan, addr::PEER_TUNNEL, &[])?;
+        setup
+            .gateway
+            .console
+            .wait_for("handshake completed", Duration::from_secs(5))?;
+        let out6 = ping(lan, addr::PEER_TUNNEL6, &[])?;
+        let back = ping(&setup.network.wan.name, addr::LAN_HOST, &[])?;
+        Ok(format!(
+            "{detail}; LAN->peer: {out}; IPv6 LAN->peer: {out6}; peer->LAN: {back}"
         ))
     })();
+    (name, result)
+}
+
+/// Boots the gateway from a GRUB ISO holding the standard configuration as
+/// `gateway.conf`, between a LAN host and a wireguard-go peer, through BIOS
+/// or (with `uefi_firmware`) UEFI; checks the console says GRUB booted it
+/// with `config=gateway.conf`. Returns the setup, the boot banner and the
+/// `gateway ready` line.
+fn grub_iso_setup(
+    image: &Path,
+    tag: &str,
+    uefi_firmware: Option<&Path>,
+) -> Result<(Setup, String), String> {
+    let network = Network::new(tag)?;
+    let gateway_keys = KeyPair::generate()?;
+    let peer_keys = KeyPair::generate()?;
+    let config_file = network.file("gateway.conf");
+    std::fs::write(&config_file, gateway_config(&gateway_keys, &peer_keys, ""))
+        .map_err(|e| e.to_string())?;
+    let iso =
+        crate::scenarios::build_iso(image, &network.file("wgate.iso"), Some(&config_file), "")?;
+    // wireguard-go's UAPI socket (/var/run/wireguard/NAME.sock) is shared by
+    // every namespace: a name of its own keeps two checkouts' runs apart.
+    let iface = format!("wg{tag}{}", std::process::id() % 100_000);
+    let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
+    let peer = WireguardGo::start_with_address(
+        &network.wan,
+        &network.dir,
+        &peer_keys,
+        &gateway_keys.public,
+        51820,
+        Some(&endpoint),
+        &iface,
+        "10.99.0.2/24",
+    )?;
+    // OVMF needs more RAM than the gateway does.
+    let memory = if uefi_firmware.is_some() { 128 } else { 64 };
+    let gateway = Gateway::boot_iso(&network, &iso, memory, false, uefi_firmware)?;
+    let ready = gateway
+        .console
+        .wait_for("gateway ready", Duration::from_secs(180))
+        .map_err(|e| format!("{e}\n{}", gateway.console.text()))?;
+    let banner = gateway
+        .console
+        .wait_for("boot protocol", Duration::from_secs(1))?;
+    if !banner.contains("boot protocol Multiboot2")
+        || !banner.contains("cmdline \"config=gateway.conf\"")
+    {
+        return Err(format!("not booted by GRUB as configured: {banner}"));
+    }
+    let detail = format!("{}; {}", banner.trim(), ready.trim());
+    Ok((
+        Setup {
+            network,
+            peer,
+            gateway,
+            gateway_keys,
+        },
+        detail,
+    ))
+}
+
+fn grub_iso_tunnel(image: &Path) -> Vec<Check> {
+    let booted = grub_iso_setup(image, "e2g", None);
     let (setup, detail) = match booted {
         Ok(booted) => booted,
         Err(why) => {

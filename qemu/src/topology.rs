@@ -535,17 +535,37 @@ impl Gateway {
         Self::launch(network, &medium, memory_mib, echo, accel, cpu)
     }
 
-    /// Boots a GRUB ISO (`-cdrom`, BIOS) whose `grub.cfg` loads the image
-    /// with `multiboot2` and the configuration with `module2` (see
-    /// `qemu/scripts/make-iso.sh`), under TCG `-cpu max`.
+    /// Boots a GRUB ISO whose `grub.cfg` loads the image with `multiboot2`
+    /// and the configuration with `module2` (see `qemu/scripts/make-iso.sh`),
+    /// under TCG `-cpu max`: from QEMU's BIOS (`-cdrom`, `-boot d`), or with
+    /// `uefi_firmware` (OVMF's code image) through UEFI, the CD first in the
+    /// boot order.
     pub fn boot_iso(
         network: &Network,
         iso: &Path,
         memory_mib: u32,
         echo: bool,
+        uefi_firmware: Option<&Path>,
     ) -> Result<Self, String> {
-        let medium = ["-cdrom", path(iso), "-boot", "d"];
-        Self::launch(network, &medium, memory_mib, echo, "tcg", "max")
+        match uefi_firmware {
+            None => {
+                let medium = ["-cdrom", path(iso), "-boot", "d"];
+                Self::launch(network, &medium, memory_mib, echo, "tcg", "max")
+            }
+            Some(firmware) => {
+                let flash = format!("if=pflash,format=raw,readonly=on,file={}", path(firmware));
+                let drive = format!("if=none,id=cd,media=cdrom,readonly=on,file={}", path(iso));
+                let medium = [
+                    "-drive",
+                    &flash,
+                    "-drive",
+                    &drive,
+                    "-device",
+                    "ide-cd,drive=cd,bootindex=0",
+                ];
+                Self::launch(network, &medium, memory_mib, echo, "tcg", "max")
+            }
+        }
     }
 
     /// Starts QEMU in the gateway namespace with the NICs on the taps, the
