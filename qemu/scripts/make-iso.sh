@@ -20,6 +20,10 @@
 # faketime with the clock stopped at SOURCE_DATE_EPOCH, in UTC, and xorriso
 # (which honours SOURCE_DATE_EPOCH) stamps every file with that date.
 set -euo pipefail
+# The ISO holds the configuration and so its private key: readable by its
+# owner only. A fixed umask also keeps the file modes recorded in the ISO
+# the same whoever builds it.
+umask 077
 
 usage() {
   echo "usage: $0 -o OUT.iso [-c CONFIG] [-a \"kernel args\"] IMAGE" >&2
@@ -75,6 +79,9 @@ if [ -n "$config" ]; then
   cmdline="config=$name${args:+ $args}"
   module="    module2 /boot/$name"
 fi
+
+# Modes as the umask gives them, whatever the image's own mode was.
+find "$root" -type d -exec chmod 0700 {} + -o -type f -exec chmod 0600 {} +
 
 # The gateway's console is COM1; GRUB prints there too. No menu: the one
 # entry boots at once.
