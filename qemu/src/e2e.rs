@@ -768,8 +768,8 @@ pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
 /// Bytes moved by the GRUB ISO boot's transfer check.
 pub const GRUB_TRANSFER_BYTES: u64 = 10 * 1000 * 1000;
 
-/// The gateway booted the way bare metal and Proxmox-style hypervisors boot
-/// it: QEMU's BIOS starts GRUB from an ISO (`-cdrom`, made by
+/// The gateway booted the way a Proxmox-style hypervisor boots `make iso`'s
+/// output: QEMU's BIOS (or UEFI firmware) starts GRUB from an ISO (`-cdrom`, made by
 /// `qemu/scripts/make-iso.sh`, the builder of `make iso`), GRUB loads the
 /// image with `multiboot2 /boot/wgate.elf config=gateway.conf` and the
 /// configuration with `module2 /boot/gateway.conf`. No `-kernel`, no
