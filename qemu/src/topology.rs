@@ -442,6 +442,20 @@ impl WireguardGo {
     }
 }
 
+impl Drop for WireguardGo {
+    /// Stops wireguard-go (killed, it cannot remove its UAPI socket) and
+    /// removes the socket it leaves in /var/run/wireguard, unless something
+    /// answers on it (another run's wireguard-go with the same name).
+    fn drop(&mut self) {
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
+        let socket = uapi_socket(&self.iface);
+        if std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            let _ = fs::remove_file(&socket);
+        }
+    }
+}
+
 /// Lossless display of a path for command lines.
 pub fn path(p: &Path) -> &str {
     p.to_str().unwrap_or("")
