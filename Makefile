@@ -6,7 +6,11 @@
 #   make image      build the bootable ELF; prints its path as the last line
 #   make bench      print the figures (AEAD and engine speed, image size, boot
 #                   times, heap use, the tunnel under QEMU with its stage table)
-#   make reproduce  build the image twice in different places and compare hashes
+#   make iso CONFIG=gateway.conf   a hybrid BIOS/UEFI-bootable GRUB ISO holding
+#                   the image and your configuration (bare metal, Proxmox...);
+#                   prints its path (build/wgate.iso, or ISO=path) as the last line
+#   make reproduce  build the image (and an ISO) twice in different places and
+#                   compare hashes
 #   make lint       rustfmt --check and clippy -D warnings (host crates and kernel)
 #   make fuzz       run the fuzz targets (FUZZ_SECONDS each, default 60)
 #
@@ -37,7 +41,7 @@ KERNEL_CARGO_FLAGS := --locked --release -p gateway-kernel --target $(TARGET_JSO
         -Zbuild-std=core,alloc,compiler_builtins -Zbuild-std-features=compiler-builtins-mem \
         -Zjson-target-spec
 
-.PHONY: setup image image-only harness test host-test boot-test reproduce run bench fuzz clean \
+.PHONY: setup image image-only iso iso-only harness test host-test boot-test reproduce run bench fuzz clean \
         lint fmt-check clippy clippy-host clippy-kernel
 
 setup:
@@ -50,6 +54,22 @@ image-only:
 
 image: setup
 	@$(MAKE) --no-print-directory image-only
+
+# The ISO's dates come from SOURCE_DATE_EPOCH: the last commit's time in a
+# git checkout, else a fixed date (see qemu/scripts/make-iso.sh).
+ISO ?= $(BUILD)/wgate.iso
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1704067200)
+iso: setup
+	@$(MAKE) --no-print-directory iso-only
+
+# The ISO from the image as it is, without the setup step (used by `make reproduce`).
+iso-only: image-only
+ifeq ($(CONFIG),)
+	@echo "make iso: give the configuration: make iso CONFIG=gateway.conf" >&2; exit 2
+endif
+	@mkdir -p $(dir $(ISO))
+	@SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) bash qemu/scripts/make-iso.sh -o $(ISO) -c $(CONFIG) $(IMAGE) >/dev/null
+	@echo "$(abspath $(ISO))"
 
 harness: setup
 	cargo build --locked --release -p gateway-qemu

@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
   qemu-system-x86   # runs the image
-  grub-pc-bin grub-common xorriso mtools   # GRUB rescue ISO for the Multiboot2 test
+  grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools faketime   # make iso: hybrid BIOS/UEFI GRUB ISO
+  ovmf   # UEFI firmware for QEMU: the ISO's UEFI boot test
   wireguard-go wireguard-tools iperf3 iputils-ping iproute2 tcpdump nftables dnsmasq-base   # peers and traffic
 )
 

@@ -144,10 +144,21 @@ fn transfer(
     sink_addr: &str,
     during: impl FnOnce() -> Result<(), String>,
 ) -> Result<String, String> {
+    transfer_bytes(src_ns, sink_ns, sink_addr, TRANSFER_BYTES, during)
+}
+
+/// As [`transfer`], moving `total` bytes.
+fn transfer_bytes(
+    src_ns: &str,
+    sink_ns: &str,
+    sink_addr: &str,
+    total: u64,
+    during: impl FnOnce() -> Result<(), String>,
+) -> Result<String, String> {
     let bind = format!("{sink_addr}:5001");
     let sink = spawn_tool(sink_ns, &["tcp-sink", &bind, "--timeout", "240"])?;
     thread::sleep(Duration::from_millis(500));
-    let bytes = TRANSFER_BYTES.to_string();
+    let bytes = total.to_string();
     let source = spawn_tool(src_ns, &["tcp-source", &bind, &bytes, "--seed", "7"])?;
     let started = std::time::Instant::now();
     during()?;
@@ -171,9 +182,9 @@ fn transfer(
         {
             Ok(format!(
                 "{} MB arrived intact (sha256 {}...), {:.1} Mbit/s",
-                TRANSFER_BYTES / 1_000_000,
+                total / 1_000_000,
                 sent_hash.get(..16).unwrap_or(sent_hash),
-                TRANSFER_BYTES as f64 * 8.0 / seconds / 1e6
+                total as f64 * 8.0 / seconds / 1e6
             ))
         }
         _ => Err(format!("sent `{sent_line}`, received `{received_line}`")),
@@ -295,7 +306,7 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
                 setup
                     .network
                     .wan
-                    .exec(&["wg", "set", "wg0", "listen-port", "51999"])
+                    .exec(&["wg", "set", &setup.peer.iface, "listen-port", "51999"])
                     .map(|_| ())
             })?;
             let roamed = setup
@@ -309,7 +320,7 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
         })(),
     ));
     checks.push(("spoofed-inner-source-never-reaches-lan".into(), (|| {
-        setup.network.wan.ip(&["addr", "add", "10.250.0.1/32", "dev", "wg0"])?;
+        setup.network.wan.ip(&["addr", "add", "10.250.0.1/32", "dev", &setup.peer.iface])?;
         let listener = spawn_tool(&lan, &["udp-listen", "192.168.77.2:6000", "4"])?;
         thread::sleep(Duration::from_millis(500));
         tool(&wan, &["udp-send", "192.168.77.2:6000", "spoofed", "--bind", "10.250.0.1:0", "--count", "3"])?;
@@ -477,7 +488,9 @@ pub fn padding_capped_by_mtu(image: &Path) -> Check {
         let network = &setup.network;
         network.gw.ip(&["link", "set", "vo", "mtu", "1359"])?;
         network.wan.ip(&["link", "set", "eth0", "mtu", "1359"])?;
-        network.wan.ip(&["link", "set", "wg0", "mtu", "1299"])?;
+        network
+            .wan
+            .ip(&["link", "set", &setup.peer.iface, "mtu", "1299"])?;
         let lan = &network.lan.name;
         let small = ping(lan, addr::PEER_TUNNEL, &["-M", "do", "-s", "1241"])?;
         let full = ping(lan, addr::PEER_TUNNEL, &["-M", "do", "-s", "1271"])?;
@@ -702,6 +715,10 @@ pub fn outer_dhcp(image: &Path) -> Check {
     (name, result)
 }
 
+/// A configuration whose line 7 has an impossible prefix length
+/// (`{key}` and `{pub}` stand for the keys).
+const BAD_CONFIG: &str = "[Interface]\nPrivateKey = {key}\nListenPort = 51820\n\n[Peer]\nPublicKey = {pub}\nAllowedIPs = 10.0.0.0/33\n\n[Outer]\nAddress = 192.0.2.1/24\n\n[Inner]\nAddress = 192.168.77.1/24\n";
+
 /// A bad configuration is refused before anything is forwarded, naming
 /// the file and line; so is a good one when the CMOS clock reads a date
 /// before 2025 (TAI64N timestamps from then would lock the gateway out of
@@ -713,7 +730,7 @@ pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
         (
             "bad-config-refused-with-line-number",
             "bad.conf",
-            "[Interface]\nPrivateKey = {key}\nListenPort = 51820\n\n[Peer]\nPublicKey = {pub}\nAllowedIPs = 10.0.0.0/33\n\n[Outer]\nAddress = 192.0.2.1/24\n\n[Inner]\nAddress = 192.168.77.1/24\n",
+            BAD_CONFIG,
             &[],
             "bad.conf:7:",
         ),
@@ -808,8 +825,230 @@ pub fn own_key_peer_ignored(image: &Path, work_dir: &Path) -> Check {
     (name, result)
 }
 
+/// Bytes moved by the GRUB ISO boot's transfer check.
+pub const GRUB_TRANSFER_BYTES: u64 = 10 * 1000 * 1000;
+
+/// The gateway booted the way a Proxmox-style hypervisor boots `make iso`'s
+/// output: QEMU's BIOS (or UEFI firmware) starts GRUB from an ISO (`-cdrom`, made by
+/// `qemu/scripts/make-iso.sh`, the builder of `make iso`), GRUB loads the
+/// image with `multiboot2 /boot/wgate.elf config=gateway.conf` and the
+/// configuration with `module2 /boot/gateway.conf`. No `-kernel`, no
+/// `-initrd`: the configuration can only come from the Multiboot2 module.
+pub fn grub_iso_checks(image: &Path, work_dir: &Path) -> Vec<Check> {
+    let mut checks = grub_iso_tunnel(image);
+    checks.push(grub_iso_bad_config(image, work_dir));
+    checks.push(grub_iso_uefi(image));
+    checks
+}
+
+/// The same ISO booted through UEFI firmware (OVMF): GRUB's EFI image loads
+/// the image and the module, and the tunnel carries pings both ways.
+fn grub_iso_uefi(image: &Path) -> Check {
+    let name = "grub-iso-uefi-boot-carries-traffic".to_string();
+    let result = (|| {
+        let firmware = Path::new(crate::scenarios::OVMF_CODE);
+        if !firmware.exists() {
+            return Err(format!(
+                "{} is missing (make setup installs ovmf)",
+                firmware.display()
+            ));
+        }
+        let (setup, detail) = grub_iso_setup(image, "e2u", Some(firmware))?;
+        let lan = &setup.network.lan.name;
+        let out = ping(lan, addr::PEER_TUNNEL, &[])?;
+        setup
+            .gateway
+            .console
+            .wait_for("handshake completed", Duration::from_secs(5))?;
+        let out6 = ping(lan, addr::PEER_TUNNEL6, &[])?;
+        let back = ping(&setup.network.wan.name, addr::LAN_HOST, &[])?;
+        Ok(format!(
+            "{detail}; LAN->peer: {out}; IPv6 LAN->peer: {out6}; peer->LAN: {back}"
+        ))
+    })();
+    (name, result)
+}
+
+/// Boots the gateway from a GRUB ISO holding the standard configuration as
+/// `gateway.conf`, between a LAN host and a wireguard-go peer, through BIOS
+/// or (with `uefi_firmware`) UEFI; checks the console says GRUB booted it
+/// with `config=gateway.conf`. Returns the setup, the boot banner and the
+/// `gateway ready` line.
+fn grub_iso_setup(
+    image: &Path,
+    tag: &str,
+    uefi_firmware: Option<&Path>,
+) -> Result<(Setup, String), String> {
+    let network = Network::new(tag)?;
+    let gateway_keys = KeyPair::generate()?;
+    let peer_keys = KeyPair::generate()?;
+    let config_file = network.file("gateway.conf");
+    std::fs::write(&config_file, gateway_config(&gateway_keys, &peer_keys, ""))
+        .map_err(|e| e.to_string())?;
+    let iso =
+        crate::scenarios::build_iso(image, &network.file("wgate.iso"), Some(&config_file), "")?;
+    // wireguard-go's UAPI socket (/var/run/wireguard/NAME.sock) is shared by
+    // every namespace: a name of its own keeps two checkouts' runs apart.
+    let iface = format!("wg{tag}{}", std::process::id() % 100_000);
+    let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
+    let peer = WireguardGo::start_with_address(
+        &network.wan,
+        &network.dir,
+        &peer_keys,
+        &gateway_keys.public,
+        51820,
+        Some(&endpoint),
+        &iface,
+        "10.99.0.2/24",
+    )?;
+    // OVMF needs more RAM than the gateway does.
+    let memory = if uefi_firmware.is_some() { 128 } else { 64 };
+    let gateway = Gateway::boot_iso(&network, &iso, memory, false, uefi_firmware)?;
+    let ready = gateway
+        .console
+        .wait_for("gateway ready", Duration::from_secs(180))
+        .map_err(|e| format!("{e}\n{}", gateway.console.text()))?;
+    let banner = gateway
+        .console
+        .wait_for("boot protocol", Duration::from_secs(1))?;
+    if !banner.contains("boot protocol Multiboot2")
+        || !banner.contains("cmdline \"config=gateway.conf\"")
+    {
+        return Err(format!("not booted by GRUB as configured: {banner}"));
+    }
+    let detail = format!("{}; {}", banner.trim(), ready.trim());
+    Ok((
+        Setup {
+            network,
+            peer,
+            gateway,
+            gateway_keys,
+        },
+        detail,
+    ))
+}
+
+fn grub_iso_tunnel(image: &Path) -> Vec<Check> {
+    let booted = grub_iso_setup(image, "e2g", None);
+    let (setup, detail) = match booted {
+        Ok(booted) => booted,
+        Err(why) => {
+            return vec![(
+                "grub-iso-gateway-boots-with-module2-config".into(),
+                Err(why),
+            )]
+        }
+    };
+    let lan = setup.network.lan.name.clone();
+    let wan = setup.network.wan.name.clone();
+    let mut checks: Vec<Check> = vec![(
+        "grub-iso-gateway-boots-with-module2-config".into(),
+        Ok(detail),
+    )];
+    checks.push((
+        "grub-iso-handshake".into(),
+        (|| {
+            let result = ping(&lan, addr::PEER_TUNNEL, &[]).map_err(|e| {
+                format!(
+                    "{e}\n--- gateway console ---\n{}",
+                    setup.gateway.console.text()
+                )
+            })?;
+            setup
+                .gateway
+                .console
+                .wait_for("handshake completed", Duration::from_secs(5))?;
+            let handshakes = setup.peer.show("latest-handshakes")?;
+            let stamp: u64 = handshakes
+                .split_whitespace()
+                .nth(1)
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            if stamp == 0 {
+                return Err(format!("wireguard-go shows no handshake: {handshakes}"));
+            }
+            if !handshakes.contains(&setup.gateway_keys.public) {
+                return Err(format!(
+                    "the handshake was not with the key from the module: {handshakes}"
+                ));
+            }
+            Ok(format!(
+                "with the key from the module2 configuration; {result}"
+            ))
+        })(),
+    ));
+    checks.push((
+        "grub-iso-ping-ipv4-both-ways".into(),
+        (|| {
+            let out = ping(&lan, addr::PEER_TUNNEL, &[])?;
+            let back = ping(&wan, addr::LAN_HOST, &[])?;
+            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
+        })(),
+    ));
+    checks.push((
+        "grub-iso-ping-ipv6-both-ways".into(),
+        (|| {
+            let out = ping(&lan, addr::PEER_TUNNEL6, &[])?;
+            let back = ping(&wan, addr::LAN_HOST6, &[])?;
+            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
+        })(),
+    ));
+    checks.push((
+        "grub-iso-tcp-10mb-lan-to-peer".into(),
+        transfer_bytes(
+            &lan,
+            &wan,
+            addr::PEER_TUNNEL,
+            GRUB_TRANSFER_BYTES,
+            || Ok(()),
+        ),
+    ));
+    checks
+}
+
+/// A bad configuration in the module is refused, naming the file (the
+/// `config=` name) and line.
+fn grub_iso_bad_config(image: &Path, work_dir: &Path) -> Check {
+    let name = "grub-iso-bad-config-in-module-refused-with-line-number".to_string();
+    let result = (|| {
+        let keys = KeyPair::generate()?;
+        let peer = KeyPair::generate()?;
+        let dir = work_dir.join("grub-bad");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let file = dir.join("bad.conf");
+        let text = BAD_CONFIG
+            .replace("{key}", &keys.private)
+            .replace("{pub}", &peer.public);
+        std::fs::write(&file, &text).map_err(|e| e.to_string())?;
+        let iso = crate::scenarios::build_iso(image, &dir.join("bad.iso"), Some(&file), "")?;
+        let mut machine = crate::machine::Machine::kernel(image, "");
+        machine.medium = crate::machine::BootMedium::Cdrom(iso);
+        let t = machine
+            .run(Duration::from_secs(90), |l| {
+                l.contains("nothing is forwarded")
+            })
+            .map_err(|e| e.to_string())?;
+        let (_, line) = t
+            .find("gateway refused to start")
+            .ok_or_else(|| format!("no refusal on the console:\n{}", t.text()))?;
+        if !line.contains("bad.conf:7:") {
+            return Err(format!("refusal does not name `bad.conf:7:`: {line}"));
+        }
+        t.find("boot protocol Multiboot2")
+            .ok_or("the kernel did not report a Multiboot2 boot")?;
+        if t.find("gateway ready").is_some() {
+            return Err("the gateway started anyway".into());
+        }
+        if t.text().contains(&keys.private) {
+            return Err("the private key was printed".into());
+        }
+        Ok(line.trim().to_string())
+    })();
+    (name, result)
+}
+
 /// Every end-to-end check, in order; `only` (a group name: `config`,
-/// `tunnel`, `peer`, `mtu`, `loop`, `nat`, `dhcp`, `uapi`, `marks`) narrows the run while debugging.
+/// `tunnel`, `peer`, `mtu`, `loop`, `nat`, `dhcp`, `uapi`, `marks`, `grub`) narrows the run while debugging.
 pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     let wanted = |group: &str| only.is_none_or(|o| o == group);
     let mut checks = Vec::new();
@@ -840,6 +1079,9 @@ pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     }
     if wanted("marks") {
         checks.extend(crate::marks_e2e::checks(image));
+    }
+    if wanted("grub") {
+        checks.extend(grub_iso_checks(image, work_dir));
     }
     checks
 }

@@ -8,6 +8,7 @@
 //!                                        boot on your own config, console on this terminal
 //! wgate-qemu bench <image>               every figure: boot, crypto ceiling, tunnel, first ping, RAM
 //! wgate-qemu tunnel-bench <image>        the tunnel figures only (throughput, pps, RTT, stage table)
+//! wgate-qemu grub-bench <image>          the GRUB ISO's boot times only (BIOS and UEFI)
 //! wgate-qemu demo  <image>               the gateway between a LAN host and a WireGuard peer
 //! ```
 
@@ -38,6 +39,15 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("grub-bench") if args.len() == 2 => {
+            match harness::gwbench::grub(&PathBuf::from(&args[1])) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("GRUB boot benchmark failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some("demo") if args.len() == 2 => match harness::demo::run(&PathBuf::from(&args[1])) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -46,7 +56,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: wgate-qemu test <image> <work-dir> | run <image> [qemu args] | bench <image> | tunnel-bench <image> | demo <image>");
+            eprintln!("usage: wgate-qemu test <image> <work-dir> | run <image> [qemu args] | bench <image> | tunnel-bench <image> | grub-bench <image> | demo <image>");
             ExitCode::from(2)
         }
     }
@@ -56,8 +66,14 @@ fn main() -> ExitCode {
 fn test(image: PathBuf, work_dir: PathBuf, boot_tests: bool) -> ExitCode {
     let ctx = Context { image, work_dir };
     let (mut passed, mut failed) = (0, 0);
+    // WGATE_BOOT_ONLY=TEXT: only the boot tests whose name contains TEXT
+    // (with WGATE_E2E_ONLY=none, no end-to-end test), while debugging.
+    let boot_only = std::env::var("WGATE_BOOT_ONLY").ok();
     let scenarios = if boot_tests {
         scenarios::all()
+            .into_iter()
+            .filter(|s| boot_only.as_deref().is_none_or(|o| s.name.contains(o)))
+            .collect()
     } else {
         Vec::new()
     };

@@ -6,7 +6,7 @@
 //!  [lan ns] eth0 ──veth── [gw ns] bridge ── tap ── inner NIC ┐
 //!                                                            wgate (QEMU)
 //!  [wan ns] eth0 ──veth── [gw ns] bridge ── tap ── outer NIC ┘
-//!     └ wg0 (wireguard-go)
+//!     └ wgp… (wireguard-go)
 //! ```
 //!
 //! Every namespace and process is owned by a guard that removes or kills
@@ -321,13 +321,14 @@ impl Drop for Network {
     }
 }
 
-/// wireguard-go running in the WAN namespace as `wg0`.
+/// wireguard-go running in the WAN namespace (as `wgp<hash of the
+/// namespace name>` unless named otherwise).
 pub struct WireguardGo {
     /// The wireguard-go process (foreground mode).
     pub process: Process,
     /// Its namespace's name.
     pub ns: String,
-    /// Its interface (`wg0` unless started otherwise).
+    /// Its interface (see [`WireguardGo::default_interface`]).
     pub iface: String,
 }
 
@@ -351,7 +352,18 @@ impl WireguardGo {
         )
     }
 
-    /// Starts wireguard-go as `wg0` in `ns`, knowing the gateway as its
+    /// wireguard-go's UAPI socket (`/var/run/wireguard/<iface>.sock`) is
+    /// shared by every namespace on the machine, so the interface name is
+    /// made from the namespace's name (which carries the harness's pid):
+    /// two checkouts tested at once never fight over `wg0`.
+    pub fn default_interface(ns: &Netns) -> String {
+        let hash = ns.name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("wgp{:08x}", hash as u32)
+    }
+
+    /// Starts wireguard-go in `ns` (see [`WireguardGo::default_interface`]), knowing the gateway as its
     /// peer at `endpoint` (or learning where it is, for `None`), with the
     /// standard tunnel addresses and routes to the LAN.
     pub fn start_in(
@@ -369,7 +381,7 @@ impl WireguardGo {
             gateway_public,
             listen_port,
             endpoint,
-            "wg0",
+            &Self::default_interface(ns),
             "10.99.0.2/24",
         )
     }
@@ -439,6 +451,20 @@ impl WireguardGo {
     /// `wg show <iface> <what>` in its namespace.
     pub fn show(&self, what: &str) -> Result<String, String> {
         in_ns(&self.ns, &["wg", "show", &self.iface, what])
+    }
+}
+
+impl Drop for WireguardGo {
+    /// Stops wireguard-go (killed, it cannot remove its UAPI socket) and
+    /// removes the socket it leaves in /var/run/wireguard, unless something
+    /// answers on it (another run's wireguard-go with the same name).
+    fn drop(&mut self) {
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
+        let socket = uapi_socket(&self.iface);
+        if std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            let _ = fs::remove_file(&socket);
+        }
     }
 }
 
@@ -517,7 +543,6 @@ impl Gateway {
         accel: &str,
         cpu: &str,
     ) -> Result<Self, String> {
-        let memory = format!("{memory_mib}M");
         let cmdline = format!(
             "config={}",
             config_file
@@ -525,6 +550,61 @@ impl Gateway {
                 .and_then(|n| n.to_str())
                 .unwrap_or("gateway.conf")
         );
+        let medium = [
+            "-kernel",
+            path(image),
+            "-initrd",
+            path(config_file),
+            "-append",
+            &cmdline,
+        ];
+        Self::launch(network, &medium, memory_mib, echo, accel, cpu)
+    }
+
+    /// Boots a GRUB ISO whose `grub.cfg` loads the image with `multiboot2`
+    /// and the configuration with `module2` (see `qemu/scripts/make-iso.sh`),
+    /// under TCG `-cpu max`: from QEMU's BIOS (`-cdrom`, `-boot d`), or with
+    /// `uefi_firmware` (OVMF's code image) through UEFI, the CD first in the
+    /// boot order.
+    pub fn boot_iso(
+        network: &Network,
+        iso: &Path,
+        memory_mib: u32,
+        echo: bool,
+        uefi_firmware: Option<&Path>,
+    ) -> Result<Self, String> {
+        match uefi_firmware {
+            None => {
+                let medium = ["-cdrom", path(iso), "-boot", "d"];
+                Self::launch(network, &medium, memory_mib, echo, "tcg", "max")
+            }
+            Some(firmware) => {
+                let flash = format!("if=pflash,format=raw,readonly=on,file={}", path(firmware));
+                let drive = format!("if=none,id=cd,media=cdrom,readonly=on,file={}", path(iso));
+                let medium = [
+                    "-drive",
+                    &flash,
+                    "-drive",
+                    &drive,
+                    "-device",
+                    "ide-cd,drive=cd,bootindex=0",
+                ];
+                Self::launch(network, &medium, memory_mib, echo, "tcg", "max")
+            }
+        }
+    }
+
+    /// Starts QEMU in the gateway namespace with the NICs on the taps, the
+    /// userspace API socket, and `medium` (the arguments that say what to boot).
+    fn launch(
+        network: &Network,
+        medium: &[&str],
+        memory_mib: u32,
+        echo: bool,
+        accel: &str,
+        cpu: &str,
+    ) -> Result<Self, String> {
+        let memory = format!("{memory_mib}M");
         // The userspace API: QEMU serves the socket `wg` looks for, the guest
         // answers on the virtio-serial port `wg-uapi`.
         let interface = uapi_interface(network);
@@ -544,14 +624,7 @@ impl Gateway {
                 "-no-reboot",
             ])
             .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
-            .args([
-                "-kernel",
-                path(image),
-                "-initrd",
-                path(config_file),
-                "-append",
-                &cmdline,
-            ])
+            .args(medium)
             .args([
                 "-netdev",
                 "tap,id=outer,ifname=tapo,script=no,downscript=no",
