@@ -4,8 +4,10 @@ use crate::{multiboot2, pvh, PhysicalMemory};
 
 /// How many memory-map entries we keep; firmware maps rarely exceed a dozen.
 pub const MAX_REGIONS: usize = 32;
-/// Longest kernel command line we keep, in bytes.
-pub const MAX_CMDLINE: usize = 256;
+/// Longest kernel command line we keep, in bytes (Linux's x86 limit): QEMU's
+/// `microvm` appends a `virtio_mmio.device=` argument of about 35 bytes per
+/// device to whatever the user gave.
+pub const MAX_CMDLINE: usize = 2048;
 
 /// Which loader protocol started the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
