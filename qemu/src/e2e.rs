@@ -3,6 +3,7 @@
 //! test (see [`crate::topology`]). Traffic comes from the real tools
 //! (`ping`, `wg`, `tcpdump`) and from `wgate-nettool`.
 
+use crate::machine::MachineKind;
 use crate::topology::{addr, gateway_config, in_ns, path, Gateway, KeyPair, Network, WireguardGo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -54,6 +55,16 @@ pub fn setup(image: &Path, options: &Options) -> Result<Setup, String> {
 
 /// As [`setup`], on the TCG CPU model `cpu`.
 pub fn setup_on(image: &Path, options: &Options, cpu: &str) -> Result<Setup, String> {
+    setup_kind(image, options, cpu, MachineKind::Pc)
+}
+
+/// As [`setup_on`], on the QEMU machine type `kind`.
+pub fn setup_kind(
+    image: &Path,
+    options: &Options,
+    cpu: &str,
+    kind: MachineKind,
+) -> Result<Setup, String> {
     let network = Network::new(options.tag)?;
     let gateway_keys = KeyPair::generate()?;
     let peer_keys = KeyPair::generate()?;
@@ -69,8 +80,34 @@ pub fn setup_on(image: &Path, options: &Options, cpu: &str) -> Result<Setup, Str
     }
     let config_file = network.file("gateway.conf");
     std::fs::write(&config_file, config).map_err(|e| e.to_string())?;
-    let peer = WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?;
-    let gateway = Gateway::boot_on(&network, image, &config_file, 64, false, "tcg", cpu)?;
+    let peer = match kind {
+        MachineKind::Pc => WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?,
+        // wireguard-go's UAPI socket (/var/run/wireguard/<iface>.sock) is
+        // shared by every namespace: a name of its own lets this run beside
+        // another checkout's `wg0`.
+        _ => {
+            let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
+            let iface = format!("wg{}{}", options.tag, std::process::id() % 100_000);
+            WireguardGo::start_with_address(
+                &network.wan,
+                &network.dir,
+                &peer_keys,
+                &gateway_keys.public,
+                51820,
+                Some(&endpoint),
+                &iface,
+                "10.99.0.2/24",
+            )?
+        }
+    };
+    let gateway = Gateway::boot_kind(
+        &network,
+        image,
+        &config_file,
+        (64, false),
+        ("tcg", cpu),
+        kind,
+    )?;
     gateway
         .console
         .wait_for("gateway ready", Duration::from_secs(60))
@@ -144,10 +181,21 @@ fn transfer(
     sink_addr: &str,
     during: impl FnOnce() -> Result<(), String>,
 ) -> Result<String, String> {
+    transfer_bytes(src_ns, sink_ns, sink_addr, TRANSFER_BYTES, during)
+}
+
+/// As [`transfer`], moving `total` bytes.
+fn transfer_bytes(
+    src_ns: &str,
+    sink_ns: &str,
+    sink_addr: &str,
+    total: u64,
+    during: impl FnOnce() -> Result<(), String>,
+) -> Result<String, String> {
     let bind = format!("{sink_addr}:5001");
     let sink = spawn_tool(sink_ns, &["tcp-sink", &bind, "--timeout", "240"])?;
     thread::sleep(Duration::from_millis(500));
-    let bytes = TRANSFER_BYTES.to_string();
+    let bytes = total.to_string();
     let source = spawn_tool(src_ns, &["tcp-source", &bind, &bytes, "--seed", "7"])?;
     let started = std::time::Instant::now();
     during()?;
@@ -171,9 +219,9 @@ fn transfer(
         {
             Ok(format!(
                 "{} MB arrived intact (sha256 {}...), {:.1} Mbit/s",
-                TRANSFER_BYTES / 1_000_000,
+                total / 1_000_000,
                 sent_hash.get(..16).unwrap_or(sent_hash),
-                TRANSFER_BYTES as f64 * 8.0 / seconds / 1e6
+                total as f64 * 8.0 / seconds / 1e6
             ))
         }
         _ => Err(format!("sent `{sent_line}`, received `{received_line}`")),
@@ -705,6 +753,12 @@ pub fn outer_dhcp(image: &Path) -> Check {
 /// A bad configuration is refused before anything is forwarded, naming
 /// the file and line.
 pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
+    bad_configs_on(image, work_dir, MachineKind::Pc)
+}
+
+/// As [`bad_configs`], on the machine type `kind` (the check names carry
+/// it unless it is `pc`).
+pub fn bad_configs_on(image: &Path, work_dir: &Path, kind: MachineKind) -> Vec<Check> {
     let cases: [(&str, &str, &str, &str); 1] = [
         (
             "bad-config-refused-with-line-number",
@@ -728,6 +782,9 @@ pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
             if let crate::machine::BootMedium::Kernel { initrd, .. } = &mut machine.medium {
                 *initrd = Some(file.clone());
             }
+            machine
+                .extra
+                .extend(kind.machine_args().iter().map(|a| a.to_string()));
             let t = machine
                 .run(Duration::from_secs(30), |l| {
                     l.contains("nothing is forwarded")
@@ -747,13 +804,216 @@ pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
             }
             Ok(line.trim().to_string())
         })();
+        checks.push((check_name(kind, name), result));
+    }
+    checks
+}
+
+/// `name`, prefixed with the machine type unless it is `pc` (whose checks
+/// keep their historical names).
+fn check_name(kind: MachineKind, name: &str) -> String {
+    match kind {
+        MachineKind::Pc => name.to_string(),
+        other => format!("{}-{name}", other.name()),
+    }
+}
+
+/// Bytes moved by the core checks' transfer.
+const CORE_TRANSFER_BYTES: u64 = 10 * 1000 * 1000;
+
+/// The core checks on one machine type: handshake when the gateway
+/// initiates and when the peer does, IPv4 and IPv6 ping both ways, 10 MB
+/// each way with SHA-256 compared, and the bad-config refusal.
+pub fn core_checks(image: &Path, work_dir: &Path, kind: MachineKind) -> Vec<Check> {
+    let mut checks = bad_configs_on(image, work_dir, kind);
+    let tag = &kind.name()[..kind.name().len().min(3)];
+    let setup = match setup_kind(
+        image,
+        &Options {
+            tag,
+            gateway_knows_endpoint: true,
+            extra_peer_lines: "",
+            mtu: None,
+        },
+        "max",
+        kind,
+    ) {
+        Ok(setup) => setup,
+        Err(why) => {
+            checks.push((check_name(kind, "gateway-boots-with-two-nics"), Err(why)));
+            return checks;
+        }
+    };
+    let lan = setup.network.lan.name.clone();
+    let wan = setup.network.wan.name.clone();
+    checks.push((
+        check_name(kind, "handshake-when-gateway-initiates"),
+        (|| {
+            let result = ping(&lan, addr::PEER_TUNNEL, &[]).map_err(|e| {
+                format!(
+                    "{e}\n--- gateway console ---\n{}",
+                    setup.gateway.console.text()
+                )
+            })?;
+            setup
+                .gateway
+                .console
+                .wait_for("handshake completed", Duration::from_secs(5))?;
+            let nics = setup
+                .gateway
+                .console
+                .wait_for("nic: outer", Duration::from_secs(1))?;
+            Ok(format!("{result}; {}", nics.trim()))
+        })(),
+    ));
+    checks.push((
+        check_name(kind, "ping-ipv4-both-ways"),
+        (|| {
+            let out = ping(&lan, addr::PEER_TUNNEL, &[])?;
+            let back = ping(&wan, addr::LAN_HOST, &[])?;
+            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
+        })(),
+    ));
+    checks.push((
+        check_name(kind, "ping-ipv6-both-ways"),
+        (|| {
+            let out = ping(&lan, addr::PEER_TUNNEL6, &[])?;
+            let back = ping(&wan, addr::LAN_HOST6, &[])?;
+            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
+        })(),
+    ));
+    checks.push((
+        check_name(kind, "wg-show-over-virtio-serial"),
+        (|| {
+            let shown = setup.gateway.wg(&["show", &setup.gateway.interface])?;
+            if !shown.contains("latest handshake") {
+                return Err(format!("`wg show` reports no handshake:\n{shown}"));
+            }
+            Ok("`wg show` through the virtio-serial port reports the peer's handshake".into())
+        })(),
+    ));
+    checks.push((
+        check_name(kind, "tcp-10mb-lan-to-peer"),
+        transfer_bytes(
+            &lan,
+            &wan,
+            addr::PEER_TUNNEL,
+            CORE_TRANSFER_BYTES,
+            || Ok(()),
+        ),
+    ));
+    checks.push((
+        check_name(kind, "tcp-10mb-peer-to-lan"),
+        transfer_bytes(&wan, &lan, addr::LAN_HOST, CORE_TRANSFER_BYTES, || Ok(())),
+    ));
+    drop(setup);
+    checks.push((
+        check_name(kind, "handshake-when-peer-initiates"),
+        (|| {
+            let setup = setup_kind(
+                image,
+                &Options {
+                    tag: &format!("{tag}p"),
+                    gateway_knows_endpoint: false,
+                    extra_peer_lines: "",
+                    mtu: None,
+                },
+                "max",
+                kind,
+            )?;
+            let out = ping(&setup.network.wan.name, addr::LAN_HOST, &[])?;
+            setup
+                .gateway
+                .console
+                .wait_for("handshake completed", Duration::from_secs(5))?;
+            Ok(format!("peer->LAN ping: {out}"))
+        })(),
+    ));
+    checks
+}
+
+/// `virtio_mmio.device=` arguments on `microvm` beside the two that QEMU
+/// writes for its NICs: a malformed one and one over RAM stop the gateway
+/// with the argument named; one whose window holds no virtio device is
+/// named and skipped, and the gateway starts on its two NICs.
+pub fn bad_mmio_arguments(image: &Path, work_dir: &Path) -> Vec<Check> {
+    let cases = [
+        (
+            "microvm-malformed-virtio-mmio-argument-refused",
+            "virtio_mmio.device=4K@0xd0000000",
+            "gateway refused to start: virtio_mmio.device=4K@0xd0000000: malformed",
+        ),
+        (
+            "microvm-virtio-mmio-argument-over-ram-refused",
+            "virtio_mmio.device=4K@0x1000000:5",
+            "gateway refused to start: virtio_mmio.device=4K@0x1000000:5: the window 0x1000000-0x1001000 overlaps RAM",
+        ),
+        (
+            "microvm-virtio-mmio-argument-without-device-skipped",
+            "virtio_mmio.device=4K@0xd0000000:5",
+            "virtio_mmio.device=4K@0xd0000000:5: not a virtio device",
+        ),
+    ];
+    let mut checks = Vec::new();
+    for (name, argument, expected) in cases {
+        let result = (|| {
+            let keys = KeyPair::generate()?;
+            let peer = KeyPair::generate()?;
+            let file = work_dir.join("mmio.conf");
+            std::fs::write(&file, gateway_config(&keys, &peer, "")).map_err(|e| e.to_string())?;
+            let mut machine =
+                crate::machine::Machine::kernel(image, &format!("config=mmio.conf {argument}"));
+            if let crate::machine::BootMedium::Kernel { initrd, .. } = &mut machine.medium {
+                *initrd = Some(file.clone());
+            }
+            machine.memory_mib = 64;
+            let kind = MachineKind::Microvm;
+            machine
+                .extra
+                .extend(kind.machine_args().iter().map(|a| a.to_string()));
+            // Two NICs without a backend: enough to start, nothing to forward.
+            for _ in 0..2 {
+                machine
+                    .extra
+                    .extend(["-device".to_string(), kind.net_device().to_string()]);
+            }
+            let t = machine
+                .run(Duration::from_secs(60), |l| {
+                    l.contains("nothing is forwarded") || l.contains("gateway ready")
+                })
+                .map_err(|e| e.to_string())?;
+            let text = t.text();
+            let (_, line) = t
+                .find(expected)
+                .ok_or_else(|| format!("the console does not say `{expected}`:\n{text}"))?;
+            let started = t.find("gateway ready").is_some();
+            let should_start = name.ends_with("skipped");
+            if started != should_start {
+                return Err(format!(
+                    "the gateway {} start:\n{text}",
+                    if started { "did" } else { "did not" }
+                ));
+            }
+            if text.contains("EXCEPTION") || text.contains("panicked") {
+                return Err(format!("the kernel faulted:\n{text}"));
+            }
+            Ok(format!(
+                "{}{}",
+                line.trim(),
+                if started {
+                    "; gateway ready on its two NICs"
+                } else {
+                    ""
+                }
+            ))
+        })();
         checks.push((name.to_string(), result));
     }
     checks
 }
 
 /// Every end-to-end check, in order; `only` (a group name: `config`,
-/// `tunnel`, `peer`, `mtu`, `loop`, `nat`, `dhcp`, `uapi`) narrows the run while debugging.
+/// `tunnel`, `peer`, `mtu`, `loop`, `nat`, `dhcp`, `uapi`, `microvm`) narrows the run while debugging.
 pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     let wanted = |group: &str| only.is_none_or(|o| o == group);
     let mut checks = Vec::new();
@@ -780,6 +1040,10 @@ pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     }
     if wanted("uapi") {
         checks.extend(crate::uapi_e2e::checks(image));
+    }
+    if wanted("microvm") {
+        checks.extend(bad_mmio_arguments(image, work_dir));
+        checks.extend(core_checks(image, work_dir, MachineKind::Microvm));
     }
     checks
 }

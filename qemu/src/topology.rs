@@ -13,6 +13,7 @@
 //! it (by PID) when dropped, so a failing test leaves nothing behind. The
 //! namespaces have no route to anything outside themselves.
 
+use crate::machine::MachineKind;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -517,6 +518,26 @@ impl Gateway {
         accel: &str,
         cpu: &str,
     ) -> Result<Self, String> {
+        Self::boot_kind(
+            network,
+            image,
+            config_file,
+            (memory_mib, echo),
+            (accel, cpu),
+            MachineKind::Pc,
+        )
+    }
+
+    /// As [`Gateway::boot_on`], on the machine type `kind` (its NICs and
+    /// virtio-serial device are the models that machine takes).
+    pub fn boot_kind(
+        network: &Network,
+        image: &Path,
+        config_file: &Path,
+        (memory_mib, echo): (u32, bool),
+        (accel, cpu): (&str, &str),
+        kind: MachineKind,
+    ) -> Result<Self, String> {
         let memory = format!("{memory_mib}M");
         let cmdline = format!(
             "config={}",
@@ -525,6 +546,8 @@ impl Gateway {
                 .and_then(|n| n.to_str())
                 .unwrap_or("gateway.conf")
         );
+        let outer_nic = format!("{},netdev=outer,mac=52:54:00:12:34:01", kind.net_device());
+        let inner_nic = format!("{},netdev=inner,mac=52:54:00:12:34:02", kind.net_device());
         // The userspace API: QEMU serves the socket `wg` looks for, the guest
         // answers on the virtio-serial port `wg-uapi`.
         let interface = uapi_interface(network);
@@ -533,6 +556,7 @@ impl Gateway {
         let chardev = format!("socket,id=uapi,path={},server=on,wait=off", path(&socket));
         let mut child = Command::new("ip")
             .args(["netns", "exec", &network.gw.name, crate::machine::QEMU])
+            .args(kind.machine_args())
             .args([
                 "-accel",
                 accel,
@@ -556,19 +580,13 @@ impl Gateway {
                 "-netdev",
                 "tap,id=outer,ifname=tapo,script=no,downscript=no",
             ])
-            .args([
-                "-device",
-                "virtio-net-pci,netdev=outer,mac=52:54:00:12:34:01",
-            ])
+            .args(["-device", &outer_nic])
             .args([
                 "-netdev",
                 "tap,id=inner,ifname=tapi,script=no,downscript=no",
             ])
-            .args([
-                "-device",
-                "virtio-net-pci,netdev=inner,mac=52:54:00:12:34:02",
-            ])
-            .args(["-device", "virtio-serial-pci", "-chardev", &chardev])
+            .args(["-device", &inner_nic])
+            .args(["-device", kind.serial_device(), "-chardev", &chardev])
             .args(["-device", "virtserialport,chardev=uapi,name=wg-uapi"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
