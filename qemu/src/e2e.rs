@@ -80,26 +80,7 @@ pub fn setup_kind(
     }
     let config_file = network.file("gateway.conf");
     std::fs::write(&config_file, config).map_err(|e| e.to_string())?;
-    let peer = match kind {
-        MachineKind::Pc => WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?,
-        // wireguard-go's UAPI socket (/var/run/wireguard/<iface>.sock) is
-        // shared by every namespace: a name of its own lets this run beside
-        // another checkout's `wg0`.
-        _ => {
-            let endpoint = format!("{}:51820", addr::GATEWAY_OUTER);
-            let iface = format!("wg{}{}", options.tag, std::process::id() % 100_000);
-            WireguardGo::start_with_address(
-                &network.wan,
-                &network.dir,
-                &peer_keys,
-                &gateway_keys.public,
-                51820,
-                Some(&endpoint),
-                &iface,
-                "10.99.0.2/24",
-            )?
-        }
-    };
+    let peer = WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?;
     let gateway = Gateway::boot_kind(
         &network,
         image,
@@ -343,7 +324,7 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
                 setup
                     .network
                     .wan
-                    .exec(&["wg", "set", "wg0", "listen-port", "51999"])
+                    .exec(&["wg", "set", &setup.peer.iface, "listen-port", "51999"])
                     .map(|_| ())
             })?;
             let roamed = setup
@@ -357,7 +338,7 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
         })(),
     ));
     checks.push(("spoofed-inner-source-never-reaches-lan".into(), (|| {
-        setup.network.wan.ip(&["addr", "add", "10.250.0.1/32", "dev", "wg0"])?;
+        setup.network.wan.ip(&["addr", "add", "10.250.0.1/32", "dev", &setup.peer.iface])?;
         let listener = spawn_tool(&lan, &["udp-listen", "192.168.77.2:6000", "4"])?;
         thread::sleep(Duration::from_millis(500));
         tool(&wan, &["udp-send", "192.168.77.2:6000", "spoofed", "--bind", "10.250.0.1:0", "--count", "3"])?;
@@ -525,7 +506,9 @@ pub fn padding_capped_by_mtu(image: &Path) -> Check {
         let network = &setup.network;
         network.gw.ip(&["link", "set", "vo", "mtu", "1359"])?;
         network.wan.ip(&["link", "set", "eth0", "mtu", "1359"])?;
-        network.wan.ip(&["link", "set", "wg0", "mtu", "1299"])?;
+        network
+            .wan
+            .ip(&["link", "set", &setup.peer.iface, "mtu", "1299"])?;
         let lan = &network.lan.name;
         let small = ping(lan, addr::PEER_TUNNEL, &["-M", "do", "-s", "1241"])?;
         let full = ping(lan, addr::PEER_TUNNEL, &["-M", "do", "-s", "1271"])?;

@@ -6,7 +6,7 @@
 //!  [lan ns] eth0 ──veth── [gw ns] bridge ── tap ── inner NIC ┐
 //!                                                            wgate (QEMU)
 //!  [wan ns] eth0 ──veth── [gw ns] bridge ── tap ── outer NIC ┘
-//!     └ wg0 (wireguard-go)
+//!     └ wg<pid>n<k> (wireguard-go)
 //! ```
 //!
 //! Every namespace and process is owned by a guard that removes or kills
@@ -322,13 +322,23 @@ impl Drop for Network {
     }
 }
 
-/// wireguard-go running in the WAN namespace as `wg0`.
+/// A wireguard-go interface name no other run on this machine uses:
+/// wireguard-go's UAPI socket (`/var/run/wireguard/<name>.sock`) is shared
+/// by every namespace, so two checkouts' `wg0` would collide. `wg` plus the
+/// harness's pid and a counter (at most 15 bytes, Linux's limit).
+pub fn peer_interface_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
+    format!("wg{}n{n}", std::process::id() % 100_000)
+}
+
+/// wireguard-go running in the WAN namespace.
 pub struct WireguardGo {
     /// The wireguard-go process (foreground mode).
     pub process: Process,
     /// Its namespace's name.
     pub ns: String,
-    /// Its interface (`wg0` unless started otherwise).
+    /// Its interface ([`peer_interface_name`] unless started otherwise).
     pub iface: String,
 }
 
@@ -352,7 +362,7 @@ impl WireguardGo {
         )
     }
 
-    /// Starts wireguard-go as `wg0` in `ns`, knowing the gateway as its
+    /// Starts wireguard-go in `ns` (as [`peer_interface_name`]), knowing the gateway as its
     /// peer at `endpoint` (or learning where it is, for `None`), with the
     /// standard tunnel addresses and routes to the LAN.
     pub fn start_in(
@@ -370,7 +380,7 @@ impl WireguardGo {
             gateway_public,
             listen_port,
             endpoint,
-            "wg0",
+            &peer_interface_name(),
             "10.99.0.2/24",
         )
     }
