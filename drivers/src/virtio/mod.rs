@@ -91,6 +91,16 @@ impl VirtioBus {
         Self::Mmio(devices)
     }
 
+    /// Where devices were looked for, for messages.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::Pci(_) => {
+                "on PCI bus 0 (no virtio_mmio.device= arguments on the kernel command line)"
+            }
+            Self::Mmio(_) => "among the virtio_mmio.device= arguments on the kernel command line",
+        }
+    }
+
     /// Every device of `kind`: on PCI lowest address first, on MMIO in the
     /// order the command line gives (the order QEMU and Firecracker assign).
     pub fn find(&self, kind: DeviceType) -> Vec<DeviceLocation> {

@@ -30,8 +30,9 @@ pub fn bring_up(config: &GatewayConfig) -> Result<Nics, String> {
     let found = find_all(&bus);
     if found.len() < 2 {
         return Err(format!(
-            "the gateway needs two virtio-net NICs; found {}",
-            found.len()
+            "the gateway needs two virtio-net NICs; found {} {}",
+            found.len(),
+            bus.describe()
         ));
     }
     let mut nics: Vec<Nic> = Vec::new();
