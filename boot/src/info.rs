@@ -4,8 +4,10 @@ use crate::{multiboot2, pvh, PhysicalMemory};
 
 /// How many memory-map entries we keep; firmware maps rarely exceed a dozen.
 pub const MAX_REGIONS: usize = 32;
-/// Longest kernel command line we keep, in bytes.
-pub const MAX_CMDLINE: usize = 256;
+/// Longest kernel command line we keep, in bytes (Linux's x86 limit): QEMU's
+/// `microvm` appends a `virtio_mmio.device=` argument of about 35 bytes per
+/// device to whatever the user gave.
+pub const MAX_CMDLINE: usize = 2048;
 
 /// Which loader protocol started the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +77,7 @@ pub struct BootInfo {
     region_count: usize,
     cmdline: [u8; MAX_CMDLINE],
     cmdline_len: usize,
+    cmdline_truncated: bool,
     /// The first module, which carries the gateway configuration.
     pub initrd: Option<Module>,
 }
@@ -87,6 +90,7 @@ impl BootInfo {
             region_count: 0,
             cmdline: [0; MAX_CMDLINE],
             cmdline_len: 0,
+            cmdline_truncated: false,
             initrd: None,
         }
     }
@@ -122,6 +126,12 @@ impl BootInfo {
         core::str::from_utf8(&self.cmdline[..self.cmdline_len]).unwrap_or("")
     }
 
+    /// Whether the loader's command line was longer than [`MAX_CMDLINE`]
+    /// (the rest is dropped).
+    pub fn cmdline_truncated(&self) -> bool {
+        self.cmdline_truncated
+    }
+
     pub(crate) fn push_region(&mut self, start: u64, len: u64) {
         if len == 0 || self.region_count == MAX_REGIONS {
             return;
@@ -142,5 +152,8 @@ impl BootInfo {
             len += 1;
         }
         self.cmdline_len = len;
+        self.cmdline_truncated = len == MAX_CMDLINE
+            && memory.read(addr + len as u64, &mut byte).is_some()
+            && byte[0] != 0;
     }
 }

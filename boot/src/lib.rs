@@ -13,6 +13,7 @@
 mod info;
 pub mod multiboot2;
 pub mod pvh;
+pub mod virtio_mmio;
 
 pub use info::{BootError, BootInfo, MemoryRegion, Module, Protocol, MAX_CMDLINE, MAX_REGIONS};
 

@@ -87,15 +87,19 @@ fn seed_from_cpu() -> Option<([u8; 32], Source)> {
     None
 }
 
+/// A seed from the first virtio-rng device (PCI or virtio-mmio).
+fn seed_from_device() -> Option<([u8; 32], Source)> {
+    drivers::virtio::rng::seed(&mut crate::devices::virtio_bus()).map(|s| (s, Source::VirtioRng))
+}
+
 /// Seeds the generator, or stops the machine if no source gives entropy.
 pub fn init() {
-    let seeded =
-        seed_from_cpu().or_else(|| drivers::virtio::rng::seed().map(|s| (s, Source::VirtioRng)));
+    let seeded = seed_from_cpu().or_else(seed_from_device);
     let Some((seed, source)) = seeded else {
         crate::exit::fatal(format_args!(
             "no entropy source: the CPU has neither RDSEED nor RDRAND and no virtio-rng \
              device answered; refusing to start, since keys would be predictable \
-             (add `-device virtio-rng-pci` or use a CPU model with RDRAND)"
+             (add `-device virtio-rng-pci`, `-device virtio-rng-device` on microvm, or use a CPU model with RDRAND)"
         ));
     };
     *RNG.lock() = Some(ForwardSecureRng::new(seed));
@@ -113,8 +117,7 @@ pub fn reseed_if_due(now_nanos: u64) {
         return;
     }
     NEXT_RESEED.store(now_nanos + RESEED_INTERVAL_NANOS, Ordering::Relaxed);
-    let fresh =
-        seed_from_cpu().or_else(|| drivers::virtio::rng::seed().map(|s| (s, Source::VirtioRng)));
+    let fresh = seed_from_cpu().or_else(seed_from_device);
     match (fresh, RNG.lock().as_mut()) {
         (Some((mut seed, source)), Some(rng)) => {
             rng.reseed(&seed);

@@ -14,6 +14,7 @@ extern crate alloc;
 
 mod console;
 mod cpu;
+mod devices;
 mod entropy;
 mod exit;
 mod gateway;
@@ -53,6 +54,7 @@ pub extern "C" fn gateway_main(protocol: u32, info_paddr: u32) -> ! {
     interrupts::init();
     memory::init(&boot);
     interrupts::init_io_apic();
+    devices::init(&boot);
     time::init();
     match time::init_wall_clock() {
         Ok(wall) => log::info!("wall clock: {} UTC (from the CMOS RTC)", wall.date),

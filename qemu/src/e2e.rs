@@ -3,6 +3,7 @@
 //! test (see [`crate::topology`]). Traffic comes from the real tools
 //! (`ping`, `wg`, `tcpdump`) and from `wgate-nettool`.
 
+use crate::machine::MachineKind;
 use crate::topology::{addr, gateway_config, in_ns, path, Gateway, KeyPair, Network, WireguardGo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -54,6 +55,16 @@ pub fn setup(image: &Path, options: &Options) -> Result<Setup, String> {
 
 /// As [`setup`], on the TCG CPU model `cpu`.
 pub fn setup_on(image: &Path, options: &Options, cpu: &str) -> Result<Setup, String> {
+    setup_kind(image, options, cpu, MachineKind::Pc)
+}
+
+/// As [`setup_on`], on the QEMU machine type `kind`.
+pub fn setup_kind(
+    image: &Path,
+    options: &Options,
+    cpu: &str,
+    kind: MachineKind,
+) -> Result<Setup, String> {
     let network = Network::new(options.tag)?;
     let gateway_keys = KeyPair::generate()?;
     let peer_keys = KeyPair::generate()?;
@@ -70,7 +81,14 @@ pub fn setup_on(image: &Path, options: &Options, cpu: &str) -> Result<Setup, Str
     let config_file = network.file("gateway.conf");
     std::fs::write(&config_file, config).map_err(|e| e.to_string())?;
     let peer = WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?;
-    let gateway = Gateway::boot_on(&network, image, &config_file, 64, false, "tcg", cpu)?;
+    let gateway = Gateway::boot_kind(
+        &network,
+        image,
+        &config_file,
+        (64, false),
+        ("tcg", cpu),
+        kind,
+    )?;
     gateway
         .console
         .wait_for("gateway ready", Duration::from_secs(60))
@@ -724,6 +742,12 @@ const BAD_CONFIG: &str = "[Interface]\nPrivateKey = {key}\nListenPort = 51820\n\
 /// before 2025 (TAI64N timestamps from then would lock the gateway out of
 /// every peer that has seen a real one).
 pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
+    bad_configs_on(image, work_dir, MachineKind::Pc)
+}
+
+/// As [`bad_configs`], on the machine type `kind` (the check names carry
+/// it unless it is `pc`).
+pub fn bad_configs_on(image: &Path, work_dir: &Path, kind: MachineKind) -> Vec<Check> {
     const GOOD: &str = "[Interface]\nPrivateKey = {key}\nListenPort = 51820\n\n[Peer]\nPublicKey = {pub}\nAllowedIPs = 10.0.0.0/24\n\n[Outer]\nAddress = 192.0.2.1/24\n\n[Inner]\nAddress = 192.168.77.1/24\n";
     // Name, file, contents, QEMU arguments, what the refusal must say.
     let cases: [(&str, &str, &str, &[&str], &str); 2] = [
@@ -758,6 +782,9 @@ pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
                 *initrd = Some(file.clone());
             }
             machine.extra = qemu_args.iter().map(|a| a.to_string()).collect();
+            machine
+                .extra
+                .extend(kind.machine_args().iter().map(|a| a.to_string()));
             let t = machine
                 .run(Duration::from_secs(30), |l| {
                     l.contains("nothing is forwarded")
@@ -776,6 +803,209 @@ pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
                 return Err("the private key was printed".into());
             }
             Ok(line.trim().to_string())
+        })();
+        checks.push((check_name(kind, name), result));
+    }
+    checks
+}
+
+/// `name`, prefixed with the machine type unless it is `pc` (whose checks
+/// keep their historical names).
+fn check_name(kind: MachineKind, name: &str) -> String {
+    match kind {
+        MachineKind::Pc => name.to_string(),
+        other => format!("{}-{name}", other.name()),
+    }
+}
+
+/// Bytes moved by the core checks' transfer.
+const CORE_TRANSFER_BYTES: u64 = 10 * 1000 * 1000;
+
+/// The core checks on one machine type: handshake when the gateway
+/// initiates and when the peer does, IPv4 and IPv6 ping both ways, 10 MB
+/// each way with SHA-256 compared, and the bad-config refusal.
+pub fn core_checks(image: &Path, work_dir: &Path, kind: MachineKind) -> Vec<Check> {
+    let mut checks = bad_configs_on(image, work_dir, kind);
+    let tag = &kind.name()[..kind.name().len().min(3)];
+    let setup = match setup_kind(
+        image,
+        &Options {
+            tag,
+            gateway_knows_endpoint: true,
+            extra_peer_lines: "",
+            mtu: None,
+        },
+        "max",
+        kind,
+    ) {
+        Ok(setup) => setup,
+        Err(why) => {
+            checks.push((check_name(kind, "gateway-boots-with-two-nics"), Err(why)));
+            return checks;
+        }
+    };
+    let lan = setup.network.lan.name.clone();
+    let wan = setup.network.wan.name.clone();
+    checks.push((
+        check_name(kind, "handshake-when-gateway-initiates"),
+        (|| {
+            let result = ping(&lan, addr::PEER_TUNNEL, &[]).map_err(|e| {
+                format!(
+                    "{e}\n--- gateway console ---\n{}",
+                    setup.gateway.console.text()
+                )
+            })?;
+            setup
+                .gateway
+                .console
+                .wait_for("handshake completed", Duration::from_secs(5))?;
+            let nics = setup
+                .gateway
+                .console
+                .wait_for("nic: outer", Duration::from_secs(1))?;
+            Ok(format!("{result}; {}", nics.trim()))
+        })(),
+    ));
+    checks.push((
+        check_name(kind, "ping-ipv4-both-ways"),
+        (|| {
+            let out = ping(&lan, addr::PEER_TUNNEL, &[])?;
+            let back = ping(&wan, addr::LAN_HOST, &[])?;
+            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
+        })(),
+    ));
+    checks.push((
+        check_name(kind, "ping-ipv6-both-ways"),
+        (|| {
+            let out = ping(&lan, addr::PEER_TUNNEL6, &[])?;
+            let back = ping(&wan, addr::LAN_HOST6, &[])?;
+            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
+        })(),
+    ));
+    checks.push((
+        check_name(kind, "wg-show-over-virtio-serial"),
+        (|| {
+            let shown = setup.gateway.wg(&["show", &setup.gateway.interface])?;
+            if !shown.contains("latest handshake") {
+                return Err(format!("`wg show` reports no handshake:\n{shown}"));
+            }
+            Ok("`wg show` through the virtio-serial port reports the peer's handshake".into())
+        })(),
+    ));
+    checks.push((
+        check_name(kind, "tcp-10mb-lan-to-peer"),
+        transfer_bytes(
+            &lan,
+            &wan,
+            addr::PEER_TUNNEL,
+            CORE_TRANSFER_BYTES,
+            || Ok(()),
+        ),
+    ));
+    checks.push((
+        check_name(kind, "tcp-10mb-peer-to-lan"),
+        transfer_bytes(&wan, &lan, addr::LAN_HOST, CORE_TRANSFER_BYTES, || Ok(())),
+    ));
+    drop(setup);
+    checks.push((
+        check_name(kind, "handshake-when-peer-initiates"),
+        (|| {
+            let setup = setup_kind(
+                image,
+                &Options {
+                    tag: &format!("{tag}p"),
+                    gateway_knows_endpoint: false,
+                    extra_peer_lines: "",
+                    mtu: None,
+                },
+                "max",
+                kind,
+            )?;
+            let out = ping(&setup.network.wan.name, addr::LAN_HOST, &[])?;
+            setup
+                .gateway
+                .console
+                .wait_for("handshake completed", Duration::from_secs(5))?;
+            Ok(format!("peer->LAN ping: {out}"))
+        })(),
+    ));
+    checks
+}
+
+/// `virtio_mmio.device=` arguments on `microvm` beside the two that QEMU
+/// writes for its NICs: a malformed one and one over RAM stop the gateway
+/// with the argument named; one whose window holds no virtio device is
+/// named and skipped, and the gateway starts on its two NICs.
+pub fn bad_mmio_arguments(image: &Path, work_dir: &Path) -> Vec<Check> {
+    let cases = [
+        (
+            "microvm-malformed-virtio-mmio-argument-refused",
+            "virtio_mmio.device=4K@0xd0000000",
+            "gateway refused to start: virtio_mmio.device=4K@0xd0000000: malformed",
+        ),
+        (
+            "microvm-virtio-mmio-argument-over-ram-refused",
+            "virtio_mmio.device=4K@0x1000000:5",
+            "gateway refused to start: virtio_mmio.device=4K@0x1000000:5: the window 0x1000000-0x1001000 overlaps RAM",
+        ),
+        (
+            "microvm-virtio-mmio-argument-without-device-skipped",
+            "virtio_mmio.device=4K@0xd0000000:5",
+            "virtio_mmio.device=4K@0xd0000000:5: not a virtio device",
+        ),
+    ];
+    let mut checks = Vec::new();
+    for (name, argument, expected) in cases {
+        let result = (|| {
+            let keys = KeyPair::generate()?;
+            let peer = KeyPair::generate()?;
+            let file = work_dir.join("mmio.conf");
+            std::fs::write(&file, gateway_config(&keys, &peer, "")).map_err(|e| e.to_string())?;
+            let mut machine =
+                crate::machine::Machine::kernel(image, &format!("config=mmio.conf {argument}"));
+            if let crate::machine::BootMedium::Kernel { initrd, .. } = &mut machine.medium {
+                *initrd = Some(file.clone());
+            }
+            machine.memory_mib = 64;
+            let kind = MachineKind::Microvm;
+            machine
+                .extra
+                .extend(kind.machine_args().iter().map(|a| a.to_string()));
+            // Two NICs without a backend: enough to start, nothing to forward.
+            for _ in 0..2 {
+                machine
+                    .extra
+                    .extend(["-device".to_string(), kind.net_device().to_string()]);
+            }
+            let t = machine
+                .run(Duration::from_secs(60), |l| {
+                    l.contains("nothing is forwarded") || l.contains("gateway ready")
+                })
+                .map_err(|e| e.to_string())?;
+            let text = t.text();
+            let (_, line) = t
+                .find(expected)
+                .ok_or_else(|| format!("the console does not say `{expected}`:\n{text}"))?;
+            let started = t.find("gateway ready").is_some();
+            let should_start = name.ends_with("skipped");
+            if started != should_start {
+                return Err(format!(
+                    "the gateway {} start:\n{text}",
+                    if started { "did" } else { "did not" }
+                ));
+            }
+            if text.contains("EXCEPTION") || text.contains("panicked") {
+                return Err(format!("the kernel faulted:\n{text}"));
+            }
+            Ok(format!(
+                "{}{}",
+                line.trim(),
+                if started {
+                    "; gateway ready on its two NICs"
+                } else {
+                    ""
+                }
+            ))
         })();
         checks.push((name.to_string(), result));
     }
@@ -1048,7 +1278,7 @@ fn grub_iso_bad_config(image: &Path, work_dir: &Path) -> Check {
 }
 
 /// Every end-to-end check, in order; `only` (a group name: `config`,
-/// `tunnel`, `peer`, `mtu`, `loop`, `nat`, `dhcp`, `uapi`, `marks`, `grub`) narrows the run while debugging.
+/// `tunnel`, `peer`, `mtu`, `loop`, `nat`, `dhcp`, `uapi`, `marks`, `grub`, `microvm`) narrows the run while debugging.
 pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     let wanted = |group: &str| only.is_none_or(|o| o == group);
     let mut checks = Vec::new();
@@ -1082,6 +1312,10 @@ pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     }
     if wanted("grub") {
         checks.extend(grub_iso_checks(image, work_dir));
+    }
+    if wanted("microvm") {
+        checks.extend(bad_mmio_arguments(image, work_dir));
+        checks.extend(core_checks(image, work_dir, MachineKind::Microvm));
     }
     checks
 }

@@ -10,6 +10,52 @@ use std::time::{Duration, Instant};
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-x86_64";
 
+/// The QEMU machine type the gateway runs on, and the device models that
+/// go with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MachineKind {
+    /// `pc` (i440FX, PCI): QEMU's default.
+    Pc,
+    /// `microvm` with `acpi=off`: no PCI, virtio-mmio devices that QEMU
+    /// lists on the kernel command line (`virtio_mmio.device=`), as
+    /// Firecracker does.
+    Microvm,
+}
+
+impl MachineKind {
+    /// Short name, for check names and figures.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pc => "pc",
+            Self::Microvm => "microvm",
+        }
+    }
+
+    /// The `-M` arguments (none for `pc`, QEMU's default).
+    pub fn machine_args(self) -> &'static [&'static str] {
+        match self {
+            Self::Pc => &[],
+            Self::Microvm => &["-M", "microvm,acpi=off"],
+        }
+    }
+
+    /// The virtio-net device model.
+    pub fn net_device(self) -> &'static str {
+        match self {
+            Self::Pc => "virtio-net-pci",
+            Self::Microvm => "virtio-net-device",
+        }
+    }
+
+    /// The virtio-serial device model.
+    pub fn serial_device(self) -> &'static str {
+        match self {
+            Self::Pc => "virtio-serial-pci",
+            Self::Microvm => "virtio-serial-device",
+        }
+    }
+}
+
 /// How the image is handed to QEMU.
 #[derive(Clone, Debug)]
 pub enum BootMedium {

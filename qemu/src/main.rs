@@ -48,6 +48,15 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("boot-bench") if args.len() == 2 => {
+            match harness::gwbench::boot_figures(&PathBuf::from(&args[1])) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("boot benchmark failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some("demo") if args.len() == 2 => match harness::demo::run(&PathBuf::from(&args[1])) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -56,7 +65,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: wgate-qemu test <image> <work-dir> | run <image> [qemu args] | bench <image> | tunnel-bench <image> | grub-bench <image> | demo <image>");
+            eprintln!("usage: wgate-qemu test <image> <work-dir> | run <image> [qemu args] | bench <image> | tunnel-bench <image> | grub-bench <image> | boot-bench <image> | demo <image>");
             ExitCode::from(2)
         }
     }

@@ -40,6 +40,10 @@ pub fn all() -> Vec<Scenario> {
             run: pvh_selftest_qemu64_virtio_rng,
         },
         Scenario {
+            name: "microvm-selftest-qemu64-virtio-rng-device",
+            run: microvm_selftest_qemu64_virtio_rng_device,
+        },
+        Scenario {
             name: "multiboot2-grub-selftest",
             run: multiboot2_grub_selftest,
         },
@@ -200,6 +204,31 @@ fn pvh_selftest_qemu64_virtio_rng(ctx: &Context) -> Result<String, String> {
             .ok_or("the CSPRNG was not seeded from virtio-rng")?;
         Ok(format!(
             "{detail}; seeded from virtio-rng on a CPU without RDRAND"
+        ))
+    });
+    with_transcript(result, &t)
+}
+
+/// The self-tests on QEMU `microvm,acpi=off` (no PCI, no port 0x61): the
+/// clock calibrated against PIT channel 0 (the timer-rate test checks it
+/// against the TSC), the CMOS clock, and the CSPRNG seeded from a
+/// virtio-rng device over virtio-mmio on a CPU without RDRAND.
+fn microvm_selftest_qemu64_virtio_rng_device(ctx: &Context) -> Result<String, String> {
+    let mut machine = Machine::kernel(&ctx.image, "test=boot");
+    machine.cpu = "qemu64".into();
+    let kind = crate::machine::MachineKind::Microvm;
+    machine.extra = kind.machine_args().iter().map(|a| a.to_string()).collect();
+    machine
+        .extra
+        .extend(["-device".into(), "virtio-rng-device".into()]);
+    let t = boot(&machine, BOOT_TIMEOUT)?;
+    let result = selftest_passed(&t).and_then(|detail| {
+        t.find("seeded from VirtioRng")
+            .ok_or("the CSPRNG was not seeded from virtio-rng")?;
+        t.find("virtio-mmio: EntropySource")
+            .ok_or("no virtio-mmio virtio-rng device found")?;
+        Ok(format!(
+            "{detail}; seeded from virtio-rng over virtio-mmio on a CPU without RDRAND"
         ))
     });
     with_transcript(result, &t)

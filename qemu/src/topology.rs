@@ -6,13 +6,14 @@
 //!  [lan ns] eth0 ──veth── [gw ns] bridge ── tap ── inner NIC ┐
 //!                                                            wgate (QEMU)
 //!  [wan ns] eth0 ──veth── [gw ns] bridge ── tap ── outer NIC ┘
-//!     └ wgp… (wireguard-go)
+//!     └ wg<pid>n<k> (wireguard-go)
 //! ```
 //!
 //! Every namespace and process is owned by a guard that removes or kills
 //! it (by PID) when dropped, so a failing test leaves nothing behind. The
 //! namespaces have no route to anything outside themselves.
 
+use crate::machine::MachineKind;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -321,14 +322,23 @@ impl Drop for Network {
     }
 }
 
-/// wireguard-go running in the WAN namespace (as `wgp<hash of the
-/// namespace name>` unless named otherwise).
+/// A wireguard-go interface name no other run on this machine uses:
+/// wireguard-go's UAPI socket (`/var/run/wireguard/<name>.sock`) is shared
+/// by every namespace, so two checkouts' `wg0` would collide. `wg` plus the
+/// harness's pid and a counter (at most 15 bytes, Linux's limit).
+pub fn peer_interface_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
+    format!("wg{}n{n}", std::process::id() % 100_000)
+}
+
+/// wireguard-go running in the WAN namespace.
 pub struct WireguardGo {
     /// The wireguard-go process (foreground mode).
     pub process: Process,
     /// Its namespace's name.
     pub ns: String,
-    /// Its interface (see [`WireguardGo::default_interface`]).
+    /// Its interface ([`peer_interface_name`] unless started otherwise).
     pub iface: String,
 }
 
@@ -352,18 +362,7 @@ impl WireguardGo {
         )
     }
 
-    /// wireguard-go's UAPI socket (`/var/run/wireguard/<iface>.sock`) is
-    /// shared by every namespace on the machine, so the interface name is
-    /// made from the namespace's name (which carries the harness's pid):
-    /// two checkouts tested at once never fight over `wg0`.
-    pub fn default_interface(ns: &Netns) -> String {
-        let hash = ns.name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        format!("wgp{:08x}", hash as u32)
-    }
-
-    /// Starts wireguard-go in `ns` (see [`WireguardGo::default_interface`]), knowing the gateway as its
+    /// Starts wireguard-go in `ns` (as [`peer_interface_name`]), knowing the gateway as its
     /// peer at `endpoint` (or learning where it is, for `None`), with the
     /// standard tunnel addresses and routes to the LAN.
     pub fn start_in(
@@ -381,7 +380,7 @@ impl WireguardGo {
             gateway_public,
             listen_port,
             endpoint,
-            &Self::default_interface(ns),
+            &peer_interface_name(),
             "10.99.0.2/24",
         )
     }
@@ -543,6 +542,26 @@ impl Gateway {
         accel: &str,
         cpu: &str,
     ) -> Result<Self, String> {
+        Self::boot_kind(
+            network,
+            image,
+            config_file,
+            (memory_mib, echo),
+            (accel, cpu),
+            MachineKind::Pc,
+        )
+    }
+
+    /// As [`Gateway::boot_on`], on the machine type `kind` (its NICs and
+    /// virtio-serial device are the models that machine takes).
+    pub fn boot_kind(
+        network: &Network,
+        image: &Path,
+        config_file: &Path,
+        (memory_mib, echo): (u32, bool),
+        (accel, cpu): (&str, &str),
+        kind: MachineKind,
+    ) -> Result<Self, String> {
         let cmdline = format!(
             "config={}",
             config_file
@@ -558,7 +577,7 @@ impl Gateway {
             "-append",
             &cmdline,
         ];
-        Self::launch(network, &medium, memory_mib, echo, accel, cpu)
+        Self::launch(network, &medium, (memory_mib, echo), (accel, cpu), kind)
     }
 
     /// Boots a GRUB ISO whose `grub.cfg` loads the image with `multiboot2`
@@ -576,7 +595,13 @@ impl Gateway {
         match uefi_firmware {
             None => {
                 let medium = ["-cdrom", path(iso), "-boot", "d"];
-                Self::launch(network, &medium, memory_mib, echo, "tcg", "max")
+                Self::launch(
+                    network,
+                    &medium,
+                    (memory_mib, echo),
+                    ("tcg", "max"),
+                    MachineKind::Pc,
+                )
             }
             Some(firmware) => {
                 let flash = format!("if=pflash,format=raw,readonly=on,file={}", path(firmware));
@@ -589,22 +614,29 @@ impl Gateway {
                     "-device",
                     "ide-cd,drive=cd,bootindex=0",
                 ];
-                Self::launch(network, &medium, memory_mib, echo, "tcg", "max")
+                Self::launch(
+                    network,
+                    &medium,
+                    (memory_mib, echo),
+                    ("tcg", "max"),
+                    MachineKind::Pc,
+                )
             }
         }
     }
 
     /// Starts QEMU in the gateway namespace with the NICs on the taps, the
-    /// userspace API socket, and `medium` (the arguments that say what to boot).
+    /// userspace API socket, on machine type `kind`, and `medium` (the arguments that say what to boot).
     fn launch(
         network: &Network,
         medium: &[&str],
-        memory_mib: u32,
-        echo: bool,
-        accel: &str,
-        cpu: &str,
+        (memory_mib, echo): (u32, bool),
+        (accel, cpu): (&str, &str),
+        kind: MachineKind,
     ) -> Result<Self, String> {
         let memory = format!("{memory_mib}M");
+        let outer_nic = format!("{},netdev=outer,mac=52:54:00:12:34:01", kind.net_device());
+        let inner_nic = format!("{},netdev=inner,mac=52:54:00:12:34:02", kind.net_device());
         // The userspace API: QEMU serves the socket `wg` looks for, the guest
         // answers on the virtio-serial port `wg-uapi`.
         let interface = uapi_interface(network);
@@ -613,6 +645,7 @@ impl Gateway {
         let chardev = format!("socket,id=uapi,path={},server=on,wait=off", path(&socket));
         let mut child = Command::new("ip")
             .args(["netns", "exec", &network.gw.name, crate::machine::QEMU])
+            .args(kind.machine_args())
             .args([
                 "-accel",
                 accel,
@@ -629,19 +662,13 @@ impl Gateway {
                 "-netdev",
                 "tap,id=outer,ifname=tapo,script=no,downscript=no",
             ])
-            .args([
-                "-device",
-                "virtio-net-pci,netdev=outer,mac=52:54:00:12:34:01",
-            ])
+            .args(["-device", &outer_nic])
             .args([
                 "-netdev",
                 "tap,id=inner,ifname=tapi,script=no,downscript=no",
             ])
-            .args([
-                "-device",
-                "virtio-net-pci,netdev=inner,mac=52:54:00:12:34:02",
-            ])
-            .args(["-device", "virtio-serial-pci", "-chardev", &chardev])
+            .args(["-device", &inner_nic])
+            .args(["-device", kind.serial_device(), "-chardev", &chardev])
             .args(["-device", "virtserialport,chardev=uapi,name=wg-uapi"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

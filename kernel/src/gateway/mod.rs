@@ -92,6 +92,9 @@ pub fn run(boot: &BootInfo) {
             );
         }
     }
+    if let Some(why) = crate::devices::refusal() {
+        refuse(format_args!("{why}"));
+    }
     let nics = nics::bring_up(&config).unwrap_or_else(|why| refuse(format_args!("{why}")));
     let mut uapi = uapi::Uapi::start(&config);
     let (outer_irq, inner_irq) = (

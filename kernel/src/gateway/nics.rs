@@ -1,6 +1,7 @@
 //! Finding the two virtio-net NICs and deciding which is outer and which
 //! inner: by MAC address when the configuration names them, otherwise by
-//! PCI address (the first NIC is the outer one).
+//! PCI address or command-line order on virtio-mmio (the first NIC is the
+//! outer one).
 
 use alloc::format;
 use alloc::string::String;
@@ -25,24 +26,19 @@ fn mac_text(mac: [u8; 6]) -> String {
 
 /// Starts every virtio-net NIC and picks the outer and inner ones.
 pub fn bring_up(config: &GatewayConfig) -> Result<Nics, String> {
-    // SAFETY: the kernel is single-threaded and nothing else holds the PCI
-    // configuration ports at this point (entropy seeding has finished).
-    let mut root = unsafe { drivers::pci::root() };
-    let found = find_all(&root);
+    let mut bus = crate::devices::virtio_bus();
+    let found = find_all(&bus);
     if found.len() < 2 {
         return Err(format!(
-            "the gateway needs two virtio-net NICs; found {}",
-            found.len()
+            "the gateway needs two virtio-net NICs; found {} {}",
+            found.len(),
+            bus.describe()
         ));
     }
     let mut nics: Vec<Nic> = Vec::new();
     for location in found {
-        let nic = Nic::start(&mut root, location, NicOptions::default()).map_err(|e| {
-            format!(
-                "cannot start the virtio-net NIC at {:?}: {e:?}",
-                location.function
-            )
-        })?;
+        let nic = Nic::start(&mut bus, location, NicOptions::default())
+            .map_err(|e| format!("cannot start the virtio-net NIC at {location}: {e:?}"))?;
         nics.push(nic);
     }
     let wanted = |mac: Option<MacAddress>| mac.map(|m| m.0);
@@ -83,15 +79,12 @@ pub fn bring_up(config: &GatewayConfig) -> Result<Nics, String> {
         rx_checksum: true,
         tx_checksum: true,
     };
-    let outer = Nic::start(&mut root, location, offload)
+    let outer = Nic::start(&mut bus, location, offload)
         .map_err(|e| format!("cannot restart the outer virtio-net NIC with offloads: {e:?}"))?;
     for (role, nic) in [("outer", &outer), ("inner", &inner)] {
         let location = nic.location();
         log::info!(
-            "nic: {role} virtio-net at {:02x}:{:02x}.{}, MAC {}, IRQ {:?}, checksum offload rx={} tx={}",
-            location.function.bus,
-            location.function.device,
-            location.function.function,
+            "nic: {role} virtio-net at {location}, MAC {}, IRQ {:?}, checksum offload rx={} tx={}",
             mac_text(nic.mac()),
             location.irq_line,
             nic.offloads().rx_checksum,

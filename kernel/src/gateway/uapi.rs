@@ -31,16 +31,14 @@ impl Uapi {
     /// Finds the virtio-serial device and starts the API on it; `None` (and
     /// a console line saying why) if there is none or it cannot start.
     pub fn start(config: &GatewayConfig) -> Option<Uapi> {
-        // SAFETY: the kernel is single-threaded and nothing else holds the PCI
-        // configuration ports at this point (the NICs are up).
-        let mut root = unsafe { drivers::pci::root() };
-        let Some(location) = console::find_all(&root).first().copied() else {
+        let mut bus = crate::devices::virtio_bus();
+        let Some(location) = console::find_all(&bus).first().copied() else {
             log::info!(
                 "uapi: no virtio-serial device; `wg` cannot manage this gateway (see README)"
             );
             return None;
         };
-        let port = match SerialPort::start(&mut root, location, PORT_NAME) {
+        let port = match SerialPort::start(&mut bus, location, PORT_NAME) {
             Ok(port) => port,
             Err(e) => {
                 log::warn!("uapi: cannot start the virtio-serial device: {e:?}");

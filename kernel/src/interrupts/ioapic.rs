@@ -41,6 +41,17 @@ fn read(reg: u32) -> u32 {
     }
 }
 
+/// The I/O APIC's window, as a physical range.
+pub const WINDOW: (u64, u64) = (DEFAULT_BASE, DEFAULT_BASE + 4096);
+
+/// Number of inputs (pins) the I/O APIC has (0 before `init`).
+pub fn inputs() -> u32 {
+    if BASE.load(Ordering::Relaxed) == 0 {
+        return 0;
+    }
+    ((read(0x01) >> 16) & 0xff) + 1
+}
+
 /// Maps the I/O APIC and masks every input.
 pub fn init() {
     crate::memory::map_mmio(DEFAULT_BASE, 4096);

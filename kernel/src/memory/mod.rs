@@ -94,6 +94,11 @@ impl KernelLayout {
     }
 }
 
+/// Where the kernel image lies in physical memory.
+pub fn image() -> Range {
+    KernelLayout::get().image()
+}
+
 /// Builds the kernel's page tables, switches to them and sets up the heap.
 pub fn init(boot: &BootInfo) {
     let layout = KernelLayout::get();

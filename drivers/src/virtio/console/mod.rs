@@ -1,5 +1,5 @@
 //! virtio-serial (virtio-console with MULTIPORT): one named port, driven
-//! by polling on virtio-drivers' `VirtQueue` and `PciTransport`.
+//! by polling on virtio-drivers' `VirtQueue` and its PCI or MMIO transport.
 //!
 //! virtio-drivers' own console reaches only port 0; a QEMU `virtserialport`
 //! (`-device virtserialport,chardev=…,name=wg-uapi`) has id ≥ 1 and needs
@@ -32,8 +32,7 @@ mod port_rx;
 mod port_tx;
 mod queues;
 
-use super::IdentityHal;
-use crate::pci::{self, PortCam};
+use super::{AnyTransport, IdentityHal, TransportError, VirtioBus};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use bitflags::bitflags;
@@ -44,8 +43,6 @@ use handshake::{Effects, Handshake};
 use port_rx::PortRx;
 use port_tx::PortTx;
 use virtio_drivers::queue::VirtQueue;
-use virtio_drivers::transport::pci::bus::PciRoot;
-use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::{DeviceStatus, DeviceType, Transport};
 
 /// Descriptors (and buffers) of the named port's queues; QEMU's port
@@ -84,20 +81,20 @@ bitflags! {
     }
 }
 
-/// Where the device sits on PCI.
+/// Where the device sits.
 pub use super::DeviceLocation as ConsoleLocation;
 
-/// Every virtio-console (virtio-serial) device on PCI bus 0, lowest
-/// address first.
-pub fn find_all(root: &PciRoot<PortCam>) -> Vec<ConsoleLocation> {
-    super::find_devices(root, DeviceType::Console)
+/// Every virtio-console (virtio-serial) device: on PCI bus 0 lowest
+/// address first, on MMIO in command-line order.
+pub fn find_all(bus: &VirtioBus) -> Vec<ConsoleLocation> {
+    bus.find(DeviceType::Console)
 }
 
 /// Why the device could not be brought up.
 #[derive(Debug)]
 pub enum ConsoleError {
-    /// The virtio PCI transport could not be set up.
-    Transport(virtio_drivers::transport::pci::VirtioPciError),
+    /// The virtio transport (PCI or MMIO) could not be set up.
+    Transport(TransportError),
     /// The device refused initialisation or a queue.
     Device(virtio_drivers::Error),
     /// The device did not accept the negotiated features.
@@ -169,7 +166,7 @@ struct PortRings {
 
 /// The named port of one virtio-serial device.
 pub struct SerialPort {
-    transport: PciTransport,
+    transport: AnyTransport,
     location: ConsoleLocation,
     control_rx: ControlRx,
     control_tx: ControlTx,
@@ -194,16 +191,14 @@ impl SerialPort {
     /// control receive buffers, sets DRIVER_OK and sends DEVICE_READY. The
     /// port named `name` appears later, through [`poll`](Self::poll).
     pub fn start(
-        root: &mut PciRoot<PortCam>,
+        bus: &mut VirtioBus,
         location: ConsoleLocation,
         name: &str,
     ) -> Result<SerialPort, ConsoleError> {
         if name.is_empty() || name.len() > MAX_NAME_LEN {
             return Err(ConsoleError::BadName);
         }
-        pci::enable(root, location.function);
-        let mut transport = PciTransport::new::<IdentityHal, _>(root, location.function)
-            .map_err(ConsoleError::Transport)?;
+        let mut transport = bus.transport(location).map_err(ConsoleError::Transport)?;
         // On any error below, dropping `transport` resets the device, which
         // was never told DRIVER_OK nor notified, so it touched no buffer.
         let features = negotiate(&mut transport)?;
@@ -227,8 +222,8 @@ impl SerialPort {
         }
         transport.finish_init();
         log::info!(
-            "virtio-serial {:?}: features {:?}, max_nr_ports {max_nr_ports}, queues for {ports} ports; waiting for port {name:?}",
-            location.function,
+            "virtio-serial {}: features {:?}, max_nr_ports {max_nr_ports}, queues for {ports} ports; waiting for port {name:?}",
+            location,
             features,
         );
         let mut port = Self {
@@ -293,8 +288,8 @@ impl SerialPort {
                 Err(error) => {
                     self.control_malformed += 1;
                     log::warn!(
-                        "virtio-serial {:?}: control message ignored: {error:?}",
-                        self.location.function
+                        "virtio-serial {}: control message ignored: {error:?}",
+                        self.location
                     );
                 }
             }
@@ -379,7 +374,7 @@ impl SerialPort {
         self.handshake.target()
     }
 
-    /// Where the device sits on PCI.
+    /// Where the device sits.
     pub fn location(&self) -> ConsoleLocation {
         self.location
     }
@@ -417,8 +412,8 @@ impl SerialPort {
             self.rx.post_all(&mut rings.rx)?;
             self.attached = Some(id);
             log::info!(
-                "virtio-serial {:?}: port {id} is the named port",
-                self.location.function
+                "virtio-serial {}: port {id} is the named port",
+                self.location
             );
         }
         if effects.discard {
@@ -489,8 +484,8 @@ impl SerialPort {
     /// buffer) and stop. Reported as a disconnect.
     fn fail(&mut self, events: &mut PortEvents) {
         log::error!(
-            "virtio-serial {:?}: device returned a descriptor that was not in flight; port stopped",
-            self.location.function
+            "virtio-serial {}: device returned a descriptor that was not in flight; port stopped",
+            self.location
         );
         reset(&mut self.transport);
         self.transport.set_status(DeviceStatus::FAILED);
@@ -509,7 +504,7 @@ impl Drop for SerialPort {
 
 /// Resets the device: it drops every ring and buffer. Bounded, so a broken
 /// device cannot hang the caller.
-fn reset(transport: &mut PciTransport) {
+fn reset(transport: &mut impl Transport) {
     transport.set_status(DeviceStatus::empty());
     for _ in 0..1_000_000 {
         if transport.get_status() == DeviceStatus::empty() {
@@ -521,7 +516,7 @@ fn reset(transport: &mut PciTransport) {
 
 /// Feature negotiation up to FEATURES_OK: MULTIPORT required, VERSION_1
 /// when offered.
-fn negotiate(transport: &mut PciTransport) -> Result<Features, ConsoleError> {
+fn negotiate(transport: &mut impl Transport) -> Result<Features, ConsoleError> {
     let features = transport.begin_init(Features::MULTIPORT | Features::VERSION_1);
     if !transport.get_status().contains(DeviceStatus::FEATURES_OK) {
         transport.set_status(DeviceStatus::FAILED);
@@ -537,7 +532,7 @@ fn negotiate(transport: &mut PciTransport) -> Result<Features, ConsoleError> {
 /// Sets up queue `queue` with `SIZE` descriptors, checking the device's
 /// maximum first (no indirect descriptors, no EVENT_IDX).
 fn ring<const SIZE: usize>(
-    transport: &mut PciTransport,
+    transport: &mut AnyTransport,
     queue: u16,
 ) -> Result<VirtQueue<IdentityHal, SIZE>, ConsoleError> {
     let offered = transport.max_queue_size(queue);

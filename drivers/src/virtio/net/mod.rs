@@ -1,5 +1,5 @@
-//! virtio-net, driven for throughput on virtio-drivers' `VirtQueue` and
-//! `PciTransport`.
+//! virtio-net, driven for throughput on virtio-drivers' `VirtQueue` and its
+//! PCI or MMIO transport.
 //!
 //! Every receive buffer is posted at start-up and re-posted as soon as its
 //! frame has been handled; transmit buffers come from a fixed pool. All
@@ -31,16 +31,13 @@ pub use header::{RxChecksum, TxFrame};
 pub use rx::RxQueue;
 pub use tx::TxQueue;
 
-use super::IdentityHal;
-use crate::pci::{self, PortCam};
+use super::{AnyTransport, TransportError, VirtioBus};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use bitflags::bitflags;
 use core::mem::ManuallyDrop;
 use core::sync::atomic::{fence, AtomicU32, Ordering};
 use virtio_drivers::queue::VirtQueue;
-use virtio_drivers::transport::pci::bus::PciRoot;
-use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::{DeviceStatus, DeviceType, Transport};
 
 /// Receive descriptors (and buffers). QEMU's tap backend offers 256 by
@@ -97,19 +94,20 @@ impl Features {
     }
 }
 
-/// Where the device sits on PCI.
+/// Where the device sits.
 pub use super::DeviceLocation as NicLocation;
 
-/// Every virtio-net device on PCI bus 0, lowest address first.
-pub fn find_all(root: &PciRoot<PortCam>) -> Vec<NicLocation> {
-    super::find_devices(root, DeviceType::Network)
+/// Every virtio-net device: on PCI bus 0 lowest address first, on MMIO in
+/// command-line order.
+pub fn find_all(bus: &VirtioBus) -> Vec<NicLocation> {
+    bus.find(DeviceType::Network)
 }
 
 /// Why a NIC could not be brought up.
 #[derive(Debug)]
 pub enum NicError {
-    /// The virtio PCI transport could not be set up.
-    Transport(virtio_drivers::transport::pci::VirtioPciError),
+    /// The virtio transport (PCI or MMIO) could not be set up.
+    Transport(TransportError),
     /// The device refused initialisation or a queue.
     Device(virtio_drivers::Error),
     /// The device did not accept the negotiated features (FEATURES_OK
@@ -181,7 +179,7 @@ static NEXT_NIC_ID: AtomicU32 = AtomicU32::new(0);
 
 /// A running virtio-net NIC.
 pub struct Nic {
-    transport: PciTransport,
+    transport: AnyTransport,
     /// Tells this NIC's queues from another's: `split` hands out `&mut`
     /// queues, which safe code could `mem::swap` between two NICs. Rings
     /// and buffers are only replaced or freed by the NIC whose device uses
@@ -206,13 +204,11 @@ impl Nic {
     /// Initialises the device, allocates and posts every receive buffer,
     /// allocates the transmit pool, and enables receive interrupts.
     pub fn start(
-        root: &mut PciRoot<PortCam>,
+        bus: &mut VirtioBus,
         location: NicLocation,
         options: NicOptions,
     ) -> Result<Nic, NicError> {
-        pci::enable(root, location.function);
-        let mut transport = PciTransport::new::<IdentityHal, _>(root, location.function)
-            .map_err(NicError::Transport)?;
+        let mut transport = bus.transport(location).map_err(NicError::Transport)?;
         // On any error below, dropping `transport` resets the device, which
         // was never told DRIVER_OK nor notified, so it touched no buffer.
         let features = negotiate(&mut transport, Features::wanted(options))?;
@@ -255,8 +251,8 @@ impl Nic {
             device_resets: 0,
         };
         log::info!(
-            "virtio-net {:?}: MAC {:02x?}, features {:?}, queues rx {RX_QUEUE_SIZE} tx {TX_QUEUE_SIZE}",
-            location.function,
+            "virtio-net {}: MAC {:02x?}, features {:?}, queues rx {RX_QUEUE_SIZE} tx {TX_QUEUE_SIZE}",
+            location,
             mac,
             features
         );
@@ -271,7 +267,7 @@ impl Nic {
         self.mac
     }
 
-    /// Where the NIC sits on PCI.
+    /// Where the NIC sits.
     pub fn location(&self) -> NicLocation {
         self.location
     }
@@ -289,8 +285,8 @@ impl Nic {
         MAX_FRAME
     }
 
-    /// Acknowledges the device's interrupt: reads the ISR, which deasserts
-    /// its INTx line.
+    /// Acknowledges the device's interrupt, which deasserts its line (PCI:
+    /// reading the ISR; MMIO: writing InterruptACK).
     pub fn ack_interrupt(&mut self) {
         let _ = self.transport.ack_interrupt();
     }
@@ -381,8 +377,8 @@ impl Nic {
     fn reset_device(&mut self) {
         self.device_resets += 1;
         log::warn!(
-            "virtio-net {:?}: device returned an unknown descriptor; resetting it",
-            self.location.function
+            "virtio-net {}: device returned an unknown descriptor; resetting it",
+            self.location
         );
         reset(&mut self.transport);
         // After the reset the device holds no buffer and no ring, so the
@@ -390,8 +386,8 @@ impl Nic {
         // this NIC's: queues swapped in from another NIC are left alone).
         if let Err(error) = self.restart() {
             log::error!(
-                "virtio-net {:?}: reset failed ({error:?}); NIC stopped",
-                self.location.function
+                "virtio-net {}: reset failed ({error:?}); NIC stopped",
+                self.location
             );
             self.transport.set_status(DeviceStatus::FAILED);
             self.failed = true;
@@ -443,7 +439,7 @@ impl Drop for Nic {
 /// Resets the device: it drops every ring and buffer. Complete when the
 /// status reads back 0 (QEMU resets at once); bounded, so a broken device
 /// cannot hang the caller.
-fn reset(transport: &mut PciTransport) {
+fn reset(transport: &mut impl Transport) {
     transport.set_status(DeviceStatus::empty());
     for _ in 0..1_000_000 {
         if transport.get_status() == DeviceStatus::empty() {
@@ -455,7 +451,7 @@ fn reset(transport: &mut PciTransport) {
 
 /// Feature negotiation up to FEATURES_OK, checked as the specification asks
 /// (the device may clear FEATURES_OK to refuse the subset).
-fn negotiate(transport: &mut PciTransport, wanted: Features) -> Result<Features, NicError> {
+fn negotiate(transport: &mut impl Transport, wanted: Features) -> Result<Features, NicError> {
     let features = transport.begin_init(wanted);
     if !transport.get_status().contains(DeviceStatus::FEATURES_OK) {
         transport.set_status(DeviceStatus::FAILED);
@@ -466,7 +462,7 @@ fn negotiate(transport: &mut PciTransport, wanted: Features) -> Result<Features,
 
 /// Checks the device's queue sizes against the constants and sets up both
 /// rings (neither indirect descriptors nor EVENT_IDX).
-fn rings(transport: &mut PciTransport) -> Result<(rx::RxRing, tx::TxRing), NicError> {
+fn rings(transport: &mut AnyTransport) -> Result<(rx::RxRing, tx::TxRing), NicError> {
     for (queue, wanted) in [
         (QUEUE_RECEIVE, RX_QUEUE_SIZE),
         (QUEUE_TRANSMIT, TX_QUEUE_SIZE),
