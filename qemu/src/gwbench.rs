@@ -176,6 +176,18 @@ fn tunnel_figures(image: &Path, cpu: &str) -> Result<(), String> {
         .rev()
         .find(|l| l.contains("dropped so far"))
         .map(str::to_string);
+    let offload = s
+        .gateway
+        .console
+        .text()
+        .lines()
+        .rev()
+        .find(|l| l.contains("segmentation offload so far"))
+        .map(str::to_string);
+    println!(
+        "TCG -cpu {cpu}: LAN segmentation offload: {}",
+        offload.as_deref().unwrap_or("no GSO frame received")
+    );
     println!(
         "TCG -cpu {cpu}: drop counters after the runs: {}",
         dropped

@@ -304,8 +304,15 @@ pub fn loop_counters<O: Nic, I: Nic>(gateway: &Gateway<O, I>) -> Vec<(String, u6
         ("lan_unresolved", s.lan_unresolved),
         ("inner_tx_full", s.inner_tx_full),
         ("deferred_full", s.deferred_full),
+        ("lan_gso_malformed", s.lan_gso_malformed),
+        ("lan_gso_mismatch", s.lan_gso_mismatch),
+        ("lan_gso_bad_size", s.lan_gso_bad_size),
+        ("lan_gso_local", s.lan_gso_local),
+        ("lan_bad_partial", s.lan_bad_partial),
     ] {
         counters.push((format!("loop_drop_{name}"), value));
     }
+    counters.push(("loop_lan_gso_frames".into(), s.lan_gso_frames));
+    counters.push(("loop_lan_gso_segments".into(), s.lan_gso_segments));
     counters
 }
