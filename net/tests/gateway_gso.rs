@@ -272,7 +272,7 @@ fn random_gso_metadata_never_panics() {
             packet[at] = next() as u8;
         }
         packet.truncate(20 + (next() as usize % packet.len()));
-        let kind = if next() % 2 == 0 {
+        let kind = if next().is_multiple_of(2) {
             GsoKind::TcpV4
         } else {
             GsoKind::TcpV6

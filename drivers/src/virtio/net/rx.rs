@@ -281,24 +281,15 @@ impl RxQueue {
     /// `start`, `total` bytes in all): in place if its pieces are full
     /// neighbours in memory, else gathered into the assembly buffer.
     fn merged_frame(&mut self, start: usize, total: usize) -> &mut [u8] {
-        let (first, _) = self.pieces[0];
-        let last = self.pieces.len() - 1;
-        let neighbours = self.pieces.iter().enumerate().all(|(i, &(index, used))| {
-            usize::from(index) == usize::from(first) + i && (i == last || used == BUFFER_BYTES)
-        });
-        let begin = span(first).start + start;
-        if neighbours {
-            return &mut self.buffers[begin..begin + total];
-        }
-        self.gathered += 1;
-        let mut at = 0;
-        for (i, &(index, used)) in self.pieces.iter().enumerate() {
-            let skip = if i == 0 { start } else { 0 };
-            let piece = &self.buffers[span(index).start + skip..span(index).start + used];
-            self.assembly[at..at + piece.len()].copy_from_slice(piece);
-            at += piece.len();
-        }
-        &mut self.assembly[..total]
+        let (frame, gathered) = merged_frame(
+            &mut self.buffers,
+            &mut self.assembly,
+            &self.pieces,
+            start,
+            total,
+        );
+        self.gathered += u64::from(gathered);
+        frame
     }
 
     /// Whether frames may be GSO frames.
@@ -326,4 +317,101 @@ impl RxQueue {
 fn span(index: u16) -> core::ops::Range<usize> {
     let start = usize::from(index) * BUFFER_BYTES;
     start..start + BUFFER_BYTES
+}
+
+/// The frame whose pieces are `pieces` (buffer index, bytes used) in
+/// `buffers`, the first piece's frame starting `start` bytes into its
+/// buffer, `total` bytes in all (the caller checked that `total` fits
+/// `assembly` and is the sum of the pieces less `start`): in place if the
+/// pieces are neighbours in memory, each but the last full; else gathered
+/// into `assembly` (then `true`).
+fn merged_frame<'a>(
+    buffers: &'a mut [u8],
+    assembly: &'a mut [u8],
+    pieces: &[(u16, usize)],
+    start: usize,
+    total: usize,
+) -> (&'a mut [u8], bool) {
+    let Some(&(first, _)) = pieces.first() else {
+        return (&mut assembly[..0], true);
+    };
+    let last = pieces.len() - 1;
+    let neighbours = pieces.iter().enumerate().all(|(i, &(index, used))| {
+        usize::from(index) == usize::from(first) + i && (i == last || used == BUFFER_BYTES)
+    });
+    let begin = span(first).start + start;
+    if neighbours && begin + total <= buffers.len() {
+        return (&mut buffers[begin..begin + total], false);
+    }
+    let mut at = 0;
+    for (i, &(index, used)) in pieces.iter().enumerate() {
+        let skip = if i == 0 { start } else { 0 };
+        let from = span(index).start;
+        let (Some(piece), Some(to)) = (
+            buffers.get(from + skip..from + used),
+            assembly.get_mut(at..at + used.saturating_sub(skip)),
+        ) else {
+            break;
+        };
+        to.copy_from_slice(piece);
+        at += piece.len();
+    }
+    (&mut assembly[..total.min(at)], true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// Four buffers whose bytes number their position in the whole array.
+    fn buffers() -> Vec<u8> {
+        (0..4 * BUFFER_BYTES).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn neighbouring_full_pieces_are_used_in_place() {
+        let mut buffers = buffers();
+        let expected = buffers[BUFFER_BYTES + 12..3 * BUFFER_BYTES + 100].to_vec();
+        let mut assembly = vec![0u8; 8 * BUFFER_BYTES];
+        let pieces = [(1, BUFFER_BYTES), (2, BUFFER_BYTES), (3, 100)];
+        let total = 2 * BUFFER_BYTES + 100 - 12;
+        let (frame, gathered) = merged_frame(&mut buffers, &mut assembly, &pieces, 12, total);
+        assert!(!gathered);
+        assert_eq!(frame, &expected[..]);
+    }
+
+    #[test]
+    fn wrapped_short_or_unordered_pieces_are_gathered() {
+        let original = buffers();
+        let b = BUFFER_BYTES;
+        let cases: [&[(u16, usize)]; 3] = [
+            &[(3, b), (0, 50)],        // wraps around the end
+            &[(1, b - 1), (2, 50)],    // a piece not full
+            &[(2, b), (1, b), (3, 7)], // out of order
+        ];
+        for pieces in cases {
+            let mut buffers = original.clone();
+            let mut assembly = vec![0u8; 8 * b];
+            let mut expected = Vec::new();
+            for (i, &(index, used)) in pieces.iter().enumerate() {
+                let from = usize::from(index) * b + if i == 0 { 12 } else { 0 };
+                expected.extend_from_slice(&original[from..usize::from(index) * b + used]);
+            }
+            let total = expected.len();
+            let (frame, gathered) = merged_frame(&mut buffers, &mut assembly, pieces, 12, total);
+            assert!(gathered, "{pieces:?}");
+            assert_eq!(frame, &expected[..], "{pieces:?}");
+        }
+    }
+
+    #[test]
+    fn pieces_beyond_the_assembly_buffer_are_cut_not_overrun() {
+        let mut buffers = buffers();
+        let mut assembly = vec![0u8; 100];
+        let pieces = [(3, BUFFER_BYTES), (0, 50)];
+        let (frame, _) = merged_frame(&mut buffers, &mut assembly, &pieces, 12, 2086);
+        assert!(frame.len() <= 100);
+    }
 }
