@@ -86,11 +86,20 @@ impl Machine {
                 cmdline,
                 initrd,
             } => {
+                // `WGATE_KERNEL_ARGS`: words added to every kernel command
+                // line (e.g. `lan-gso=on`, to run the tests and benchmarks
+                // with the LAN NIC's receive segmentation offload).
+                let mut cmdline = cmdline.clone();
+                if let Ok(extra) = std::env::var("WGATE_KERNEL_ARGS") {
+                    if !extra.trim().is_empty() {
+                        cmdline = format!("{cmdline} {}", extra.trim());
+                    }
+                }
                 args.extend([
                     "-kernel".into(),
                     image.display().to_string(),
                     "-append".into(),
-                    cmdline.clone(),
+                    cmdline,
                 ]);
                 if let Some(initrd) = initrd {
                     args.extend(["-initrd".into(), initrd.display().to_string()]);
