@@ -397,7 +397,7 @@ pub fn tunnel_gso<O: TxRing, I: TxRing>(
             (&mut p.to_peer, &mut p.clock, &mut p.lan.router, &mut p.wan);
         let reply = &mut p.scratch.reply[..];
         let mut outcome = Segment::Lost;
-        forwarder.outer_tx.transmit(|buffer| {
+        let sent = forwarder.outer_tx.transmit(|buffer| {
             let out = buffer.get_mut(plaintext..)?;
             let len = gso::write_segment(packet, plan, index, out)?;
             to_peer.mark(clock, Stage::NicTransmit);
@@ -431,7 +431,7 @@ pub fn tunnel_gso<O: TxRing, I: TxRing>(
         });
         match outcome {
             Segment::Sealed(peer) => {
-                forwarder.plumbing.to_peer.packets += 1;
+                forwarder.plumbing.to_peer.packets += u64::from(sent);
                 engine.finish_send(peer, now, rng, forwarder);
             }
             Segment::Slow(verdict, len) => {
