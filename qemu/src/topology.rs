@@ -518,13 +518,13 @@ impl Gateway {
         cpu: &str,
     ) -> Result<Self, String> {
         let memory = format!("{memory_mib}M");
-        let cmdline = format!(
+        let cmdline = crate::machine::with_extra_args(&format!(
             "config={}",
             config_file
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or("gateway.conf")
-        );
+        ));
         // The userspace API: QEMU serves the socket `wg` looks for, the guest
         // answers on the virtio-serial port `wg-uapi`.
         let interface = uapi_interface(network);
