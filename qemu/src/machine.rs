@@ -136,7 +136,7 @@ impl Machine {
                     "-kernel".into(),
                     image.display().to_string(),
                     "-append".into(),
-                    cmdline.clone(),
+                    with_extra_args(cmdline),
                 ]);
                 if let Some(initrd) = initrd {
                     args.extend(["-initrd".into(), initrd.display().to_string()]);
@@ -313,4 +313,14 @@ pub fn kvm_boots(image: &Path) -> bool {
         format!("{} {}\n", boot_id.trim(), if works { "yes" } else { "no" }),
     );
     works
+}
+
+/// `cmdline` with the words of `WGATE_KERNEL_ARGS` added (e.g. `lan-gso=on`,
+/// to run the tests and benchmarks with the LAN NIC's receive segmentation
+/// offload): every kernel command line the harness passes goes through here.
+pub fn with_extra_args(cmdline: &str) -> String {
+    match std::env::var("WGATE_KERNEL_ARGS") {
+        Ok(extra) if !extra.trim().is_empty() => format!("{cmdline} {}", extra.trim()),
+        _ => cmdline.to_string(),
+    }
 }

@@ -562,13 +562,13 @@ impl Gateway {
         (accel, cpu): (&str, &str),
         kind: MachineKind,
     ) -> Result<Self, String> {
-        let cmdline = format!(
+        let cmdline = crate::machine::with_extra_args(&format!(
             "config={}",
             config_file
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or("gateway.conf")
-        );
+        ));
         let medium = [
             "-kernel",
             path(image),

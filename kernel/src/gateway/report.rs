@@ -61,6 +61,7 @@ impl PeerWatch {
 #[derive(Default)]
 pub struct DropReport {
     last_total: u64,
+    last_gso: u64,
     next_check: u64,
 }
 
@@ -78,8 +79,22 @@ impl DropReport {
         let router_drops = router_dropped(gateway.router().stats());
         let engine = gateway.engine().stats();
         let glue = *gateway.stats();
-        let nic_drops =
-            outer.rx_bad_descriptor + inner.rx_bad_descriptor + outer.tx_invalid + inner.tx_invalid;
+        if glue.lan_gso_frames != self.last_gso {
+            self.last_gso = glue.lan_gso_frames;
+            log::info!(
+                "LAN segmentation offload so far: {} GSO frames cut into {} segments; {} frames \
+                 spanned several receive buffers ({} gathered, the rest in place)",
+                glue.lan_gso_frames,
+                glue.lan_gso_segments,
+                inner.rx_merged,
+                inner.rx_gathered
+            );
+        }
+        let nic_drops = outer.rx_bad_descriptor
+            + inner.rx_bad_descriptor
+            + inner.rx_bad_gso
+            + outer.tx_invalid
+            + inner.tx_invalid;
         let total = engine.total_dropped() + router_drops + glue.dropped() + nic_drops;
         if total == self.last_total {
             return;
@@ -87,7 +102,7 @@ impl DropReport {
         self.last_total = total;
         log::info!(
             "dropped so far: engine {} [{}], router {router_drops}, loop {} [{glue}], nic {nic_drops} \
-             [outer rx_bad_descriptor={} tx_invalid={} tx_full={}; inner rx_bad_descriptor={} tx_invalid={} tx_full={}]",
+             [outer rx_bad_descriptor={} tx_invalid={} tx_full={}; inner rx_bad_descriptor={} rx_bad_gso={} tx_invalid={} tx_full={}]",
             engine.total_dropped(),
             EngineDrops(engine),
             glue.dropped(),
@@ -95,6 +110,7 @@ impl DropReport {
             outer.tx_invalid,
             outer.tx_full,
             inner.rx_bad_descriptor,
+            inner.rx_bad_gso,
             inner.tx_invalid,
             inner.tx_full,
         );

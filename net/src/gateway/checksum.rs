@@ -7,18 +7,24 @@ use core::net::IpAddr;
 /// The one's-complement sum of `data` as big-endian 16-bit words (an odd
 /// last byte padded with zero), folded to 16 bits, not complemented.
 pub fn sum(data: &[u8]) -> u16 {
-    // Sum 32-bit big-endian words into 64 bits: no carry can be lost before
-    // the fold for any buffer shorter than 16 GiB.
+    // The sum of byte-swapped words is the byte-swapped sum (RFC 1071
+    // §2(B)), so sum little-endian words, eight bytes a step, and swap once.
+    // Each step adds at most 2^33 to a 64-bit accumulator: no carry is lost
+    // for any buffer shorter than 16 GiB.
     let mut acc: u64 = 0;
-    let mut words = data.chunks_exact(4);
+    let mut words = data.chunks_exact(8);
     for word in &mut words {
-        acc += u64::from(u32::from_be_bytes([word[0], word[1], word[2], word[3]]));
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let word = u64::from_le_bytes(bytes);
+        acc += (word & 0xffff_ffff) + (word >> 32);
     }
     let rest = words.remainder();
-    let mut tail = [0u8; 4];
+    let mut tail = [0u8; 8];
     tail[..rest.len()].copy_from_slice(rest);
-    acc += u64::from(u32::from_be_bytes(tail));
-    fold(acc)
+    let word = u64::from_le_bytes(tail);
+    acc += (word & 0xffff_ffff) + (word >> 32);
+    fold(acc).swap_bytes()
 }
 
 /// Folds a wide one's-complement sum to 16 bits.
@@ -61,6 +67,32 @@ mod tests {
             sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
             0xddf2
         );
+    }
+
+    /// The sum as RFC 1071 defines it, one big-endian word at a time.
+    fn reference(data: &[u8]) -> u16 {
+        let mut acc = 0u64;
+        for pair in data.chunks(2) {
+            let hi = u64::from(pair[0]) << 8;
+            acc += hi | pair.get(1).map_or(0, |&b| u64::from(b));
+        }
+        fold(acc)
+    }
+
+    #[test]
+    fn matches_the_definition_at_every_length_and_alignment() {
+        let data: [u8; 300] = core::array::from_fn(|i| (i * 167 + 13) as u8 ^ (i >> 3) as u8);
+        for start in 0..9 {
+            for end in start..data.len() {
+                assert_eq!(
+                    sum(&data[start..end]),
+                    reference(&data[start..end]),
+                    "{start}..{end}"
+                );
+            }
+        }
+        let ones = [0xffu8; 1501];
+        assert_eq!(sum(&ones), reference(&ones));
     }
 
     #[test]

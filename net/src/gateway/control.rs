@@ -305,8 +305,15 @@ pub fn loop_counters<O: Nic, I: Nic>(gateway: &Gateway<O, I>) -> Vec<(String, u6
         ("inner_tx_full", s.inner_tx_full),
         ("deferred_full", s.deferred_full),
         ("tunnel_ce_not_ect", s.tunnel_ce_not_ect),
+        ("lan_gso_malformed", s.lan_gso_malformed),
+        ("lan_gso_mismatch", s.lan_gso_mismatch),
+        ("lan_gso_bad_size", s.lan_gso_bad_size),
+        ("lan_gso_local", s.lan_gso_local),
+        ("lan_bad_partial", s.lan_bad_partial),
     ] {
         counters.push((format!("loop_drop_{name}"), value));
     }
+    counters.push(("loop_lan_gso_frames".into(), s.lan_gso_frames));
+    counters.push(("loop_lan_gso_segments".into(), s.lan_gso_segments));
     counters
 }

@@ -11,13 +11,15 @@ use core::net::{IpAddr, SocketAddr};
 use rand_core::{CryptoRng, RngCore};
 
 use super::deferred::Deferred;
+use super::gso;
 use super::nic::{TxFrame, TxRing};
 use super::outer_frame::{write_ip_udp, write_outer_frame, ETHERNET_LEN, MESSAGE_OFFSET};
 use super::stats::{DirectionCycles, GatewayStats, Stage, StageClock};
 use super::wan::{NextHop, Wan};
 use crate::engine::{Engine, Now, PeerId, Sink};
 use crate::router::{
-    write_ethernet_header, EthernetAddress, NeighborCache, Resolution, Router, TunnelVerdict,
+    fragment_ipv4, write_ethernet_header, EthernetAddress, LanVerdict, NeighborCache, Resolution,
+    Router, TunnelVerdict,
 };
 use crate::time::Instant;
 use alloc::boxed::Box;
@@ -318,4 +320,144 @@ pub fn send_to_tunnel<O: TxRing, I: TxRing>(
     }
     p.to_peer.mark(&mut p.clock, Stage::NicTransmit);
     engine.finish_send(peer, now, rng, forwarder);
+}
+
+/// What became of one segment of a GSO frame inside the transmit closure.
+enum Segment {
+    /// Sealed and queued for `peer`.
+    Sealed(PeerId),
+    /// Routed, but not sealed in place: `segment[..len]` holds it, for
+    /// [`forward_from_lan`].
+    Slow(LanVerdict<PeerId>, usize),
+    /// Nothing queued (no room in the buffer, or the seal failed).
+    Lost,
+}
+
+/// Sends the LAN packet `packet`, routed in place to `verdict`, on its way;
+/// `lan_fragment` is scratch for fragments. Returns `false` for a packet
+/// addressed to the gateway itself, which the caller gives to its stack.
+pub fn forward_from_lan<O: TxRing, I: TxRing>(
+    engine: &mut Engine,
+    forwarder: &mut Forwarder<'_, O, I>,
+    verdict: LanVerdict<PeerId>,
+    packet: &[u8],
+    lan_fragment: &mut [u8],
+    rng: &mut (impl RngCore + CryptoRng),
+) -> bool {
+    let now = forwarder.now;
+    match verdict {
+        LanVerdict::Local => return false,
+        LanVerdict::Tunnel { peer, len } => {
+            if let Some(packet) = packet.get(..len) {
+                send_to_tunnel(engine, forwarder, peer, packet, rng);
+            }
+        }
+        LanVerdict::Fragment { len, mtu, .. } => {
+            if let Some(packet) = packet.get(..len) {
+                let _ = fragment_ipv4(packet, usize::from(mtu), lan_fragment, |piece| {
+                    engine.send_packet(now, piece, rng, forwarder);
+                });
+                forwarder.plumbing.to_peer.packets += 1;
+            }
+        }
+        LanVerdict::Reply { len, next_hop, .. } => {
+            let p = &mut *forwarder.plumbing;
+            send_to_lan(
+                forwarder.inner_tx,
+                &mut p.lan.neighbors,
+                p.lan.mac,
+                next_hop,
+                &p.scratch.reply[..len],
+                now.monotonic,
+                &mut p.stats,
+            );
+        }
+        LanVerdict::Drop(_) => {}
+    }
+    true
+}
+
+/// Cuts the GSO frame's IP packet `packet` (planned by [`gso::plan`]) into
+/// TCP segments and tunnels each. A segment is written straight into an
+/// outer transmit buffer, behind room for the outer headers, routed there
+/// and sealed in place: the one copy the packet would get anyway. Segments
+/// the fast path cannot seal (no session yet, next hop resolving, an ICMP
+/// error to send) go through `segment` and [`forward_from_lan`]; a verdict
+/// other than "tunnel" ends the frame, since every segment would get it.
+#[allow(clippy::too_many_arguments)]
+pub fn tunnel_gso<O: TxRing, I: TxRing>(
+    engine: &mut Engine,
+    forwarder: &mut Forwarder<'_, O, I>,
+    packet: &[u8],
+    plan: &gso::Plan,
+    segment: &mut [u8],
+    lan_fragment: &mut [u8],
+    rng: &mut (impl RngCore + CryptoRng),
+) {
+    let now = forwarder.now;
+    let plaintext = MESSAGE_OFFSET + crypto::constants::TRANSPORT_HEADER_LEN;
+    let offload = forwarder.outer_tx.checksum_offload();
+    for index in 0..plan.segments {
+        let p = &mut *forwarder.plumbing;
+        if forwarder.outer_tx.free() == 0 {
+            p.stats.outer_tx_full += (plan.segments - index) as u64;
+            return;
+        }
+        p.stats.lan_gso_segments += 1;
+        let (to_peer, clock, router, wan) =
+            (&mut p.to_peer, &mut p.clock, &mut p.lan.router, &mut p.wan);
+        let reply = &mut p.scratch.reply[..];
+        let mut outcome = Segment::Lost;
+        let sent = forwarder.outer_tx.transmit(|buffer| {
+            let out = buffer.get_mut(plaintext..)?;
+            let len = gso::write_segment(packet, plan, index, out)?;
+            to_peer.mark(clock, Stage::NicTransmit);
+            let verdict = router.route_from_lan(
+                &mut out[..len],
+                |dst| engine.peer_for_destination(dst),
+                now.monotonic,
+                reply,
+            );
+            to_peer.mark(clock, Stage::Route);
+            if let LanVerdict::Tunnel { peer, len } = verdict {
+                let route = engine.ready_to_seal(peer, now).and_then(|endpoint| {
+                    match wan.route(Some(peer), endpoint, now.monotonic) {
+                        NextHop::Ready(route) => Some(route),
+                        _ => None,
+                    }
+                });
+                if let Some(route) = route {
+                    let id = wan.take_ipv4_id();
+                    // The segment's ECN bits, read before sealing hides them.
+                    let ds = crate::ecn::encapsulate(buffer.get(plaintext..plaintext + len)?);
+                    let sealed =
+                        engine.seal_in_place(peer, now, &mut buffer[MESSAGE_OFFSET..], len, rng);
+                    to_peer.mark(clock, Stage::Crypto);
+                    let (_, sealed_len) = sealed?;
+                    outcome = Segment::Sealed(peer);
+                    return write_outer_frame(buffer, sealed_len, &route, id, ds, offload);
+                }
+            }
+            segment.get_mut(..len)?.copy_from_slice(&out[..len]);
+            outcome = Segment::Slow(verdict, len);
+            None
+        });
+        match outcome {
+            Segment::Sealed(peer) => {
+                forwarder.plumbing.to_peer.packets += u64::from(sent);
+                engine.finish_send(peer, now, rng, forwarder);
+            }
+            Segment::Slow(verdict, len) => {
+                let tunnel = matches!(verdict, LanVerdict::Tunnel { .. });
+                let packet = &segment[..len];
+                if !forward_from_lan(engine, forwarder, verdict, packet, lan_fragment, rng) {
+                    forwarder.plumbing.stats.lan_gso_local += 1;
+                }
+                if !tunnel {
+                    return;
+                }
+            }
+            Segment::Lost => {}
+        }
+    }
 }

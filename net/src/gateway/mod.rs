@@ -13,6 +13,7 @@ pub mod checksum;
 mod control;
 mod deferred;
 mod forward;
+pub mod gso;
 pub mod nic;
 pub mod outer_frame;
 mod stack;
@@ -27,14 +28,12 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::config::GatewayConfig;
 use crate::engine::{Engine, Now};
-use crate::router::{
-    fragment_ipv4, EthernetAddress, LanVerdict, NeighborCache, NeighborConfig, Router, RouterConfig,
-};
+use crate::router::{EthernetAddress, NeighborCache, NeighborConfig, Router, RouterConfig};
 use crate::time::Instant;
 pub use control::{loop_counters, Control};
 use deferred::Deferred;
 pub use deferred::MAX_PACKET;
-use forward::{send_to_lan, send_to_tunnel, transmit_copy, Forwarder, Lan, Plumbing, Scratch};
+use forward::{forward_from_lan, transmit_copy, tunnel_gso, Forwarder, Lan, Plumbing, Scratch};
 use nic::{Nic, RxRing, TxRing};
 use outer_frame::{classify, OuterDrop, OuterFrame, ETHERNET_LEN};
 use stack::{static_outer, DhcpNews, Stack};
@@ -66,6 +65,8 @@ pub struct Gateway<O: Nic, I: Nic> {
     stack_frame: Box<[u8; STACK_FRAME]>,
     /// Fragments of a LAN packet larger than the tunnel MTU.
     lan_fragment: Box<[u8; MAX_PACKET]>,
+    /// A segment of a GSO frame that leaves the fast path.
+    gso_segment: Box<[u8; MAX_PACKET]>,
     deferred_packet: Box<[u8; MAX_PACKET]>,
     other_cycles: u64,
     outer_stack_due: Option<Instant>,
@@ -153,6 +154,7 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
             inner_stack,
             stack_frame: Box::new([0; STACK_FRAME]),
             lan_fragment: Box::new([0; MAX_PACKET]),
+            gso_segment: Box::new([0; MAX_PACKET]),
             deferred_packet: Box::new([0; MAX_PACKET]),
             other_cycles: 0,
             outer_stack_due: Some(now),
@@ -222,8 +224,14 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
             }
             busy = true;
         }
+        // A GSO frame from the LAN needs many outer transmit buffers.
+        let reserve = if self.inner_nic.split().0.gso() {
+            nic::GSO_TX_RESERVE
+        } else {
+            1
+        };
         for _ in 0..BUDGET {
-            if self.outer_nic.split().1.free() == 0 {
+            if self.outer_nic.split().1.free() < reserve {
                 self.plumbing.stats.backpressure += 1;
                 break;
             }
@@ -320,9 +328,9 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
         let outer_tx = self.outer_nic.split().1;
         let (engine, plumbing, stack_frame) =
             (&mut self.engine, &mut self.plumbing, &mut self.stack_frame);
-        let lan_fragment = &mut self.lan_fragment;
+        let (lan_fragment, gso_segment) = (&mut self.lan_fragment, &mut self.gso_segment);
         plumbing.clock.restart();
-        let leftover = inner_rx.receive(|frame, _| {
+        let leftover = inner_rx.receive_offloaded(|frame, info| {
             let p = &mut *plumbing;
             p.lan.neighbors.handle_frame(frame, now.monotonic, |held| {
                 if !transmit_copy(inner_tx, held) {
@@ -335,7 +343,51 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
             } else {
                 0
             };
-            if !(for_us && (ethertype == 0x0800 || ethertype == 0x86dd)) {
+            let ip = for_us && (ethertype == 0x0800 || ethertype == 0x86dd);
+            if let Some(gso) = info.gso {
+                p.stats.lan_gso_frames += 1;
+                let planned = match ip {
+                    true => gso::plan(&frame[ETHERNET_LEN..], gso, MAX_PACKET),
+                    false => Err(gso::GsoDrop::Mismatch),
+                };
+                let plan = match planned {
+                    Ok(plan) => plan,
+                    Err(reason) => {
+                        match reason {
+                            gso::GsoDrop::Malformed => p.stats.lan_gso_malformed += 1,
+                            gso::GsoDrop::Mismatch => p.stats.lan_gso_mismatch += 1,
+                            gso::GsoDrop::BadSize => p.stats.lan_gso_bad_size += 1,
+                        }
+                        return Leftover::None;
+                    }
+                };
+                p.to_peer.mark(&mut p.clock, Stage::NicReceive);
+                let mut forwarder = Forwarder {
+                    plumbing: p,
+                    outer_tx: &mut *outer_tx,
+                    inner_tx: &mut *inner_tx,
+                    now,
+                    outer_ds: 0,
+                };
+                tunnel_gso(
+                    engine,
+                    &mut forwarder,
+                    &frame[ETHERNET_LEN..],
+                    &plan,
+                    &mut gso_segment[..],
+                    &mut lan_fragment[..],
+                    rng,
+                );
+                return Leftover::None;
+            }
+            if let Some((start, offset)) = info.partial {
+                let end = if ip { ip_end(frame) } else { frame.len() };
+                if !gso::complete_checksum(frame, start, offset, end) {
+                    p.stats.lan_bad_partial += 1;
+                    return Leftover::None;
+                }
+            }
+            if !ip {
                 return Leftover::Stack(copy_for_stack(stack_frame, frame));
             }
             p.to_peer.mark(&mut p.clock, Stage::NicReceive);
@@ -352,38 +404,16 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
                 now,
                 outer_ds: 0,
             };
-            match verdict {
-                LanVerdict::Local => return Leftover::Stack(copy_for_stack(stack_frame, frame)),
-                LanVerdict::Tunnel { peer, len } => {
-                    send_to_tunnel(
-                        engine,
-                        &mut forwarder,
-                        peer,
-                        &frame[ETHERNET_LEN..ETHERNET_LEN + len],
-                        rng,
-                    );
-                }
-                LanVerdict::Fragment { len, mtu, .. } => {
-                    let packet = &frame[ETHERNET_LEN..ETHERNET_LEN + len];
-                    let _ =
-                        fragment_ipv4(packet, usize::from(mtu), &mut lan_fragment[..], |piece| {
-                            engine.send_packet(now, piece, rng, &mut forwarder);
-                        });
-                    forwarder.plumbing.to_peer.packets += 1;
-                }
-                LanVerdict::Reply { len, next_hop, .. } => {
-                    let p = &mut *forwarder.plumbing;
-                    send_to_lan(
-                        forwarder.inner_tx,
-                        &mut p.lan.neighbors,
-                        p.lan.mac,
-                        next_hop,
-                        &p.scratch.reply[..len],
-                        now.monotonic,
-                        &mut p.stats,
-                    );
-                }
-                LanVerdict::Drop(_) => {}
+            let packet = &frame[ETHERNET_LEN..];
+            if !forward_from_lan(
+                engine,
+                &mut forwarder,
+                verdict,
+                packet,
+                &mut lan_fragment[..],
+                rng,
+            ) {
+                return Leftover::Stack(copy_for_stack(stack_frame, frame));
             }
             Leftover::None
         });
@@ -503,6 +533,22 @@ fn static_outer_v6(wan: &Wan) -> Vec<crate::IpCidr> {
         .filter(|c| c.is_ipv6())
         .copied()
         .collect()
+}
+
+/// Where the IP packet of a frame whose EtherType is IPv4 or IPv6 ends by
+/// its own length field (link padding excluded), at most the frame's end.
+fn ip_end(frame: &[u8]) -> usize {
+    let field = |at: usize| {
+        frame
+            .get(at..at + 2)
+            .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+    };
+    let end = match frame.get(12..14) {
+        Some([0x08, 0x00]) => ETHERNET_LEN + field(ETHERNET_LEN + 2),
+        Some([0x86, 0xdd]) => ETHERNET_LEN + 40 + field(ETHERNET_LEN + 4),
+        _ => frame.len(),
+    };
+    end.min(frame.len())
 }
 
 /// Copies a frame for smoltcp; a frame longer than any the stack handles

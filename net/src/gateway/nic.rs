@@ -42,13 +42,80 @@ impl TxFrame {
     }
 }
 
+/// Which segmentation a received GSO frame asks for (virtio
+/// `VIRTIO_NET_HDR_GSO_TCPV4` / `TCPV6`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GsoKind {
+    /// TCP over IPv4.
+    TcpV4,
+    /// TCP over IPv6.
+    TcpV6,
+}
+
+/// A received frame longer than the link's MTU that the sender's stack
+/// left for segmentation (receive segmentation offload): its TCP payload
+/// is to be cut into segments of at most `size` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gso {
+    /// What the device says the frame is.
+    pub kind: GsoKind,
+    /// Largest TCP payload per segment (the sender's MSS); never trusted:
+    /// 0 is refused.
+    pub size: u16,
+}
+
+/// What the device says about a received frame beyond its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxInfo {
+    /// The transport checksum's state.
+    pub checksum: RxChecksum,
+    /// For [`RxChecksum::Partial`]: `(checksum start, field offset from
+    /// that start)`, relative to the frame start; the field holds the
+    /// pseudo-header sum. Never trusted: checked against the frame.
+    pub partial: Option<(u16, u16)>,
+    /// Segmentation still to do, if the frame is a GSO frame.
+    pub gso: Option<Gso>,
+}
+
+impl RxInfo {
+    /// A plain frame: no partial checksum, no segmentation.
+    pub const fn plain(checksum: RxChecksum) -> RxInfo {
+        RxInfo {
+            checksum,
+            partial: None,
+            gso: None,
+        }
+    }
+}
+
 /// The receive side of a NIC.
 pub trait RxRing {
     /// Hands the next received Ethernet frame (mutable, in place) to
     /// `handle`, then gives its buffer back to the device. `None` if no frame
     /// is waiting.
     fn receive<R>(&mut self, handle: impl FnOnce(&mut [u8], RxChecksum) -> R) -> Option<R>;
+
+    /// As [`receive`](Self::receive), with the offload metadata: the
+    /// partial checksum's position and GSO. A ring without receive offloads
+    /// keeps this default.
+    fn receive_offloaded<R>(&mut self, handle: impl FnOnce(&mut [u8], RxInfo) -> R) -> Option<R> {
+        self.receive(|frame, checksum| handle(frame, RxInfo::plain(checksum)))
+    }
+
+    /// Whether frames may come as GSO frames, each needing many transmit
+    /// buffers on the NIC it leaves by (the loop then waits for
+    /// [`GSO_TX_RESERVE`] free ones before it takes a frame).
+    fn gso(&self) -> bool {
+        false
+    }
 }
+
+/// Free transmit buffers the loop waits for before it takes a frame from a
+/// ring that delivers GSO frames: a 64 KiB TCP segment from a stack with a
+/// 1,460-byte MSS, cut for a 1,420-byte tunnel MTU (48 segments), with
+/// room to spare. A frame cut into more segments (a small MSS) may find
+/// the ring full part-way; those segments are counted as `outer_tx_full`.
+pub const GSO_TX_RESERVE: usize = 64;
 
 /// The transmit side of a NIC.
 pub trait TxRing {

@@ -35,6 +35,22 @@ pub struct GatewayStats {
     /// Times a NIC's receive ring was left waiting because the other NIC's
     /// transmit ring was full (not a drop: the frames wait in the ring).
     pub backpressure: u64,
+    /// GSO frames from the LAN (not a drop: each is cut into segments).
+    pub lan_gso_frames: u64,
+    /// Segments cut from them.
+    pub lan_gso_segments: u64,
+    /// GSO frames whose IP or TCP lengths do not add up, or a fragment.
+    pub lan_gso_malformed: u64,
+    /// GSO frames whose GSO type does not match the packet (or IPv6 with an
+    /// extension header).
+    pub lan_gso_mismatch: u64,
+    /// GSO frames with a segment size below 88 bytes or segments longer than
+    /// the gateway handles.
+    pub lan_gso_bad_size: u64,
+    /// GSO frames addressed to the gateway itself (it serves no TCP).
+    pub lan_gso_local: u64,
+    /// LAN frames whose partial checksum's position lies outside the packet.
+    pub lan_bad_partial: u64,
 }
 
 impl GatewayStats {
@@ -50,6 +66,11 @@ impl GatewayStats {
             + self.inner_tx_full
             + self.deferred_full
             + self.tunnel_ce_not_ect
+            + self.lan_gso_malformed
+            + self.lan_gso_mismatch
+            + self.lan_gso_bad_size
+            + self.lan_gso_local
+            + self.lan_bad_partial
     }
 }
 
@@ -59,7 +80,8 @@ impl fmt::Display for GatewayStats {
             f,
             "outer_malformed={} outer_bad_checksum={} outer_fragment={} outer_no_route={} \
              outer_unresolved={} outer_tx_full={} lan_unresolved={} inner_tx_full={} deferred_full={} \
-             tunnel_ce_not_ect={}",
+             tunnel_ce_not_ect={} lan_gso_malformed={} lan_gso_mismatch={} lan_gso_bad_size={} lan_gso_local={} \
+             lan_bad_partial={} (GSO frames {}, cut into {} segments)",
             self.outer_malformed,
             self.outer_bad_checksum,
             self.outer_fragment,
@@ -69,7 +91,14 @@ impl fmt::Display for GatewayStats {
             self.lan_unresolved,
             self.inner_tx_full,
             self.deferred_full,
-            self.tunnel_ce_not_ect
+            self.tunnel_ce_not_ect,
+            self.lan_gso_malformed,
+            self.lan_gso_mismatch,
+            self.lan_gso_bad_size,
+            self.lan_gso_local,
+            self.lan_bad_partial,
+            self.lan_gso_frames,
+            self.lan_gso_segments
         )
     }
 }

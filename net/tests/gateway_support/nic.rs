@@ -9,14 +9,16 @@
 use std::collections::VecDeque;
 
 use net::gateway::checksum;
-use net::gateway::nic::{Nic, RxChecksum, RxRing, TxFrame, TxRing};
+use net::gateway::nic::{Nic, RxChecksum, RxInfo, RxRing, TxFrame, TxRing};
 
 /// Size of each fake transmit buffer.
 pub const BUFFER: usize = 2048;
 
 pub struct FakeRx {
-    ring: VecDeque<(Vec<u8>, RxChecksum)>,
+    ring: VecDeque<(Vec<u8>, RxInfo)>,
     capacity: usize,
+    /// Whether the "device" says it delivers GSO frames.
+    pub gso: bool,
     /// Frames the device dropped because the ring was full.
     pub device_drops: u64,
 }
@@ -48,6 +50,7 @@ impl FakeNic {
             rx: FakeRx {
                 ring: VecDeque::new(),
                 capacity: rx_slots,
+                gso: false,
                 device_drops: 0,
             },
             tx: FakeTx {
@@ -65,11 +68,17 @@ impl FakeNic {
 
     /// A frame arrives from the wire; `false` if the ring was full.
     pub fn inject(&mut self, frame: Vec<u8>, checksum: RxChecksum) -> bool {
+        self.inject_offloaded(frame, RxInfo::plain(checksum))
+    }
+
+    /// A frame arrives with offload metadata (a partial checksum's
+    /// position, GSO), as a virtio header would carry it.
+    pub fn inject_offloaded(&mut self, frame: Vec<u8>, info: RxInfo) -> bool {
         if self.rx.ring.len() >= self.rx.capacity {
             self.rx.device_drops += 1;
             return false;
         }
-        self.rx.ring.push_back((frame, checksum));
+        self.rx.ring.push_back((frame, info));
         true
     }
 
@@ -92,8 +101,17 @@ impl FakeNic {
 
 impl RxRing for FakeRx {
     fn receive<R>(&mut self, handle: impl FnOnce(&mut [u8], RxChecksum) -> R) -> Option<R> {
-        let (mut frame, checksum) = self.ring.pop_front()?;
-        Some(handle(&mut frame, checksum))
+        let (mut frame, info) = self.ring.pop_front()?;
+        Some(handle(&mut frame, info.checksum))
+    }
+
+    fn receive_offloaded<R>(&mut self, handle: impl FnOnce(&mut [u8], RxInfo) -> R) -> Option<R> {
+        let (mut frame, info) = self.ring.pop_front()?;
+        Some(handle(&mut frame, info))
+    }
+
+    fn gso(&self) -> bool {
+        self.gso
     }
 }
 

@@ -34,7 +34,57 @@ pub(super) const fn header_len(version_1: bool, mrg_rxbuf: bool) -> usize {
 
 // The gateway loop's types (net::gateway::nic): one definition for the
 // loop, this driver and the host tests' fake NICs.
-pub use net::gateway::nic::{RxChecksum, TxFrame};
+pub use net::gateway::nic::{Gso, GsoKind, RxChecksum, RxInfo, TxFrame};
+
+const GSO_NONE: u8 = 0;
+const GSO_TCPV4: u8 = 1;
+const GSO_TCPV6: u8 = 4;
+/// `VIRTIO_NET_HDR_GSO_ECN`: the segments carry ECN's CWR rule (set only
+/// on the first), which the cutter applies anyway.
+const GSO_ECN: u8 = 0x80;
+
+/// Decodes a received header: checksum state, the partial checksum's
+/// position, and GSO. `None` for a GSO type the driver did not negotiate
+/// (`gso` false) or does not know: such a frame must be dropped, since it
+/// is not a packet that could go on a wire as it is.
+pub(super) fn rx_info(header: &[u8], guest_csum: bool, gso: bool) -> Option<RxInfo> {
+    let checksum = rx_checksum(header, guest_csum);
+    let field = |at: usize| {
+        header
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let partial = match checksum {
+        RxChecksum::Partial => Some((field(6)?, field(8)?)),
+        _ => None,
+    };
+    let kind = match header.get(1).map(|t| t & !GSO_ECN) {
+        None | Some(GSO_NONE) => None,
+        Some(GSO_TCPV4) if gso => Some(GsoKind::TcpV4),
+        Some(GSO_TCPV6) if gso => Some(GsoKind::TcpV6),
+        Some(_) => return None,
+    };
+    let gso = match kind {
+        Some(kind) => Some(Gso {
+            kind,
+            size: field(4)?,
+        }),
+        None => None,
+    };
+    Some(RxInfo {
+        checksum,
+        partial,
+        gso,
+    })
+}
+
+/// How many receive buffers the frame spans (`num_buffers`, MRG_RXBUF):
+/// 0 if the header has no such field.
+pub(super) fn num_buffers(header: &[u8]) -> usize {
+    header
+        .get(10..12)
+        .map_or(0, |b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+}
 
 /// Decodes a received header's checksum state; without GUEST_CSUM the
 /// device must not set the flags, and they are ignored.
@@ -170,6 +220,44 @@ mod tests {
         header[0] = 0xf8;
         assert_eq!(rx_checksum(&header, true), RxChecksum::Unchecked);
         assert_eq!(rx_checksum(&[], true), RxChecksum::Unchecked);
+    }
+
+    #[test]
+    fn rx_offload_decoding() {
+        let mut header = [0u8; 12];
+        assert_eq!(
+            rx_info(&header, true, true),
+            Some(RxInfo::plain(RxChecksum::Unchecked))
+        );
+        // NEEDS_CSUM with its position; TCPv4 GSO with its size.
+        header = [1, 1, 66, 0, 0xb4, 0x05, 34, 0, 16, 0, 3, 0];
+        let info = rx_info(&header, true, true).unwrap();
+        assert_eq!(info.checksum, RxChecksum::Partial);
+        assert_eq!(info.partial, Some((34, 16)));
+        assert_eq!(
+            info.gso,
+            Some(Gso {
+                kind: GsoKind::TcpV4,
+                size: 1460
+            })
+        );
+        assert_eq!(num_buffers(&header), 3);
+        header[1] = 4 | 0x80;
+        assert_eq!(
+            rx_info(&header, true, true).unwrap().gso.unwrap().kind,
+            GsoKind::TcpV6
+        );
+        // GSO not negotiated, UDP (3), UDP_L4 (5) or unknown types: refused.
+        header[1] = 1;
+        assert_eq!(rx_info(&header, true, false), None);
+        for kind in [3u8, 5, 2, 0x7f] {
+            header[1] = kind;
+            assert_eq!(rx_info(&header, true, true), None, "type {kind}");
+        }
+        // Without GUEST_CSUM the flags are ignored, so there is no position.
+        header[1] = 0;
+        assert_eq!(rx_info(&header, false, false).unwrap().partial, None);
+        assert_eq!(num_buffers(&header[..10]), 0);
     }
 
     #[test]

@@ -1,12 +1,20 @@
 //! The gateway loop's NIC traits (`net::gateway::nic`) on this driver, so
 //! the loop that host tests run on fake NICs runs unchanged on virtio-net.
 
-use super::{Nic, RxChecksum, RxQueue, TxFrame, TxQueue};
+use super::{Nic, RxChecksum, RxInfo, RxQueue, TxFrame, TxQueue};
 use net::gateway::nic;
 
 impl nic::RxRing for RxQueue {
     fn receive<R>(&mut self, handle: impl FnOnce(&mut [u8], RxChecksum) -> R) -> Option<R> {
         RxQueue::receive(self, handle)
+    }
+
+    fn receive_offloaded<R>(&mut self, handle: impl FnOnce(&mut [u8], RxInfo) -> R) -> Option<R> {
+        RxQueue::receive_offloaded(self, handle)
+    }
+
+    fn gso(&self) -> bool {
+        RxQueue::gso(self)
     }
 }
 

@@ -14,20 +14,23 @@
 //! ([`Nic::quiesce_interrupts`]) and back on, with a re-check of the used
 //! ring, before it halts ([`Nic::arm_interrupts`]).
 //!
-//! Features: MAC, STATUS, VERSION_1 (when offered), and CSUM/GUEST_CSUM as
-//! [`NicOptions`] asks. Not RING_EVENT_IDX (virtio-drivers' `should_notify`
+//! Features: MAC, STATUS, VERSION_1 (when offered), CSUM/GUEST_CSUM as
+//! [`NicOptions`] asks, and, for receive segmentation offload,
+//! GUEST_TSO4/GUEST_TSO6 with GUEST_CSUM and MRG_RXBUF: a frame of up to
+//! 64 KiB then spans several of the same 2 KiB receive buffers (see `rx`).
+//! Not RING_EVENT_IDX (virtio-drivers' `should_notify`
 //! tests `avail_idx >= avail_event + 1` instead of `vring_need_event`, and
 //! `set_dev_notify` does nothing with it, so the flag-based suppression is
-//! the correct one), not INDIRECT_DESC (every buffer is one descriptor), and
-//! not MRG_RXBUF: with VERSION_1 the header is 12 bytes anyway, and
-//! 2048-byte buffers hold any frame the device may send without TSO.
+//! the correct one), and not INDIRECT_DESC (every buffer is one descriptor).
+//! Without TSO, MRG_RXBUF is not asked for: 2048-byte buffers hold any
+//! frame the device may send.
 
 mod header;
 mod loop_traits;
 mod rx;
 mod tx;
 
-pub use header::{RxChecksum, TxFrame};
+pub use header::{RxChecksum, RxInfo, TxFrame};
 pub use rx::RxQueue;
 pub use tx::TxQueue;
 
@@ -72,7 +75,11 @@ bitflags! {
         const GUEST_CSUM = 1 << 1;
         /// The device has a MAC address in its configuration.
         const MAC = 1 << 5;
-        /// Merged receive buffers (not negotiated; decides the header size).
+        /// The driver takes TCP-over-IPv4 GSO frames.
+        const GUEST_TSO4 = 1 << 7;
+        /// The driver takes TCP-over-IPv6 GSO frames.
+        const GUEST_TSO6 = 1 << 8;
+        /// Merged receive buffers (with TSO; also decides the header size).
         const MRG_RXBUF = 1 << 15;
         /// The configuration's link status field is valid.
         const STATUS = 1 << 16;
@@ -89,7 +96,10 @@ impl Features {
     fn wanted(options: NicOptions) -> Self {
         let mut wanted = Self::MAC | Self::STATUS | Self::VERSION_1;
         wanted.set(Self::CSUM, options.tx_checksum);
-        wanted.set(Self::GUEST_CSUM, options.rx_checksum);
+        wanted.set(Self::GUEST_CSUM, options.rx_checksum || options.rx_gso);
+        if options.rx_gso {
+            wanted |= Self::GUEST_TSO4 | Self::GUEST_TSO6 | Self::MRG_RXBUF;
+        }
         wanted
     }
 }
@@ -133,6 +143,9 @@ pub struct NicOptions {
     /// Negotiate CSUM: the device fills in checksums `TxFrame::checksum`
     /// asks for.
     pub tx_checksum: bool,
+    /// Negotiate GUEST_TSO4/6 with GUEST_CSUM and MRG_RXBUF: received
+    /// frames may be GSO frames of up to 64 KiB (`RxInfo::gso`).
+    pub rx_gso: bool,
 }
 
 /// Offloads negotiated.
@@ -142,6 +155,8 @@ pub struct Offloads {
     pub rx_checksum: bool,
     /// CSUM.
     pub tx_checksum: bool,
+    /// GUEST_TSO4 or GUEST_TSO6, with MRG_RXBUF.
+    pub rx_gso: bool,
 }
 
 /// Counters since start.
@@ -165,6 +180,12 @@ pub struct NicStats {
     pub tx_bad_descriptor: u64,
     /// Device resets after an unknown id (the only way past such an entry).
     pub device_resets: u64,
+    /// Received frames with a GSO type not negotiated or unknown (dropped).
+    pub rx_bad_gso: u64,
+    /// Received frames that spanned several buffers (merged).
+    pub rx_merged: u64,
+    /// Of those, frames gathered into the assembly buffer (not neighbours).
+    pub rx_gathered: u64,
 }
 
 #[repr(C, align(64))]
@@ -221,12 +242,17 @@ impl Nic {
             features.contains(Features::MRG_RXBUF),
         );
         let id = NEXT_NIC_ID.fetch_add(1, Ordering::Relaxed);
+        let gso = features.contains(Features::MRG_RXBUF)
+            && features.intersects(Features::GUEST_TSO4 | Features::GUEST_TSO6);
         let rx = RxQueue::new(
             id,
             rx_ring,
-            buffers(RX_QUEUE_SIZE),
-            header_len,
-            features.contains(Features::GUEST_CSUM),
+            rx::RxMode {
+                header_len,
+                guest_csum: features.contains(Features::GUEST_CSUM),
+                gso,
+                mergeable: features.contains(Features::MRG_RXBUF),
+            },
         );
         let mut tx = TxQueue::new(
             id,
@@ -277,6 +303,7 @@ impl Nic {
         Offloads {
             rx_checksum: self.features.contains(Features::GUEST_CSUM),
             tx_checksum: self.features.contains(Features::CSUM),
+            rx_gso: self.rx.gso(),
         }
     }
 
@@ -365,6 +392,9 @@ impl Nic {
             tx_invalid: self.tx.invalid,
             tx_bad_descriptor: self.tx.bad_descriptors,
             device_resets: self.device_resets,
+            rx_bad_gso: self.rx.bad_gso,
+            rx_merged: self.rx.merged_frames().0,
+            rx_gathered: self.rx.merged_frames().1,
         }
     }
 
