@@ -343,3 +343,34 @@ fn ipv6_segments_follow_tcp_gso_segment() {
     assert_eq!(gso::plan(&packet, v4, 1500), Err(GsoDrop::Mismatch));
     assert_eq!(gso::plan(&packet, gso, 1000), Err(GsoDrop::BadSize));
 }
+
+/// Every segment cut from a GSO frame carries the frame's ECN bits in its
+/// outer header (and no DSCP), like any other transport packet (RFC 6040
+/// normal mode, as Linux's `ip_tunnel_ecn_encap`).
+#[test]
+fn every_segment_carries_the_frames_ecn_bits_outside() {
+    let mut world = world();
+    let data = payload(10_000);
+    let mut packet = tcp4(LAN_HOST, REMOTE_HOST, 40, TCP_ACK, &data);
+    // DSCP AF41 with ECT(1); the IPv4 header checksum follows the change.
+    packet[1] = 0x88 | 0b01;
+    packet[10..12].copy_from_slice(&[0, 0]);
+    let c = checksum::finish(&[checksum::sum(&packet[..20])]);
+    packet[10..12].copy_from_slice(&c.to_be_bytes());
+    world.outer_marks.clear();
+    lan_sends_gso(
+        &mut world,
+        &packet,
+        gso_info(GsoKind::TcpV4, 1368, Some((34, 16))),
+    );
+    let segments = data.len().div_ceil(1368);
+    assert_eq!(world.at_peer.len(), segments);
+    let marks: Vec<u8> = world
+        .outer_marks
+        .iter()
+        .filter(|m| m.1 == 4)
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(marks, vec![0b01; segments], "ECT(1) outside, DSCP 0");
+    assert!(world.at_peer.iter().all(|s| s[1] == 0x88 | 0b01));
+}
