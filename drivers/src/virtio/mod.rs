@@ -3,12 +3,14 @@
 mod book;
 pub mod console;
 mod hal;
+pub mod msix;
 pub mod net;
 pub mod rng;
 
+pub(crate) use hal::map_mmio;
 pub use hal::{set_mmio_mapper, IdentityHal};
 
-use crate::pci::{self, PortCam};
+use crate::pci::{self, Cam};
 use alloc::vec::Vec;
 use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 use virtio_drivers::transport::pci::virtio_device_type;
@@ -24,7 +26,7 @@ pub struct DeviceLocation {
 }
 
 /// Every virtio device of `kind` on PCI bus 0, lowest address first.
-pub fn find_devices(root: &PciRoot<PortCam>, kind: DeviceType) -> Vec<DeviceLocation> {
+pub fn find_devices(root: &PciRoot<Cam>, kind: DeviceType) -> Vec<DeviceLocation> {
     let mut found: Vec<DeviceLocation> = pci::devices(root)
         .filter(|(_, info)| virtio_device_type(info) == Some(kind))
         .map(|(function, _)| DeviceLocation {

@@ -5,6 +5,7 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use drivers::virtio::msix::{InterruptRoute, MsiTarget};
 use drivers::virtio::net::{find_all, Nic, NicOptions};
 use net::config::{GatewayConfig, MacAddress};
 
@@ -23,6 +24,16 @@ fn mac_text(mac: [u8; 6]) -> String {
     )
 }
 
+/// How a device interrupts, for the console: `MSI-X vector 0x70` or
+/// `INTx line 11 (I/O APIC)`.
+pub fn route_text(route: InterruptRoute) -> String {
+    match route {
+        InterruptRoute::Msix { vector } => format!("MSI-X vector {vector:#x}"),
+        InterruptRoute::Intx { line: Some(line) } => format!("INTx line {line} (I/O APIC)"),
+        InterruptRoute::Intx { line: None } => "none (polled)".into(),
+    }
+}
+
 /// Starts every virtio-net NIC and picks the outer and inner ones.
 pub fn bring_up(config: &GatewayConfig) -> Result<Nics, String> {
     // SAFETY: the kernel is single-threaded and nothing else holds the PCI
@@ -36,8 +47,16 @@ pub fn bring_up(config: &GatewayConfig) -> Result<Nics, String> {
         ));
     }
     let mut nics: Vec<Nic> = Vec::new();
+    // One MSI-X vector per NIC (used if the device offers MSI-X).
+    let mut targets: Vec<(drivers::pci::DeviceFunction, Option<MsiTarget>)> = Vec::new();
     for location in found {
-        let nic = Nic::start(&mut root, location, NicOptions::default()).map_err(|e| {
+        let msix = crate::interrupts::allocate_msi_vector();
+        targets.push((location.function, msix));
+        let options = NicOptions {
+            msix,
+            ..NicOptions::default()
+        };
+        let nic = Nic::start(&mut root, location, options).map_err(|e| {
             format!(
                 "cannot start the virtio-net NIC at {:?}: {e:?}",
                 location.function
@@ -82,22 +101,27 @@ pub fn bring_up(config: &GatewayConfig) -> Result<Nics, String> {
     let offload = NicOptions {
         rx_checksum: true,
         tx_checksum: true,
+        msix: targets
+            .iter()
+            .find(|(function, _)| *function == location.function)
+            .and_then(|(_, target)| *target),
     };
     let outer = Nic::start(&mut root, location, offload)
         .map_err(|e| format!("cannot restart the outer virtio-net NIC with offloads: {e:?}"))?;
     for (role, nic) in [("outer", &outer), ("inner", &inner)] {
         let location = nic.location();
+        let route = nic.interrupt_route();
         log::info!(
-            "nic: {role} virtio-net at {:02x}:{:02x}.{}, MAC {}, IRQ {:?}, checksum offload rx={} tx={}",
+            "nic: {role} virtio-net at {:02x}:{:02x}.{}, MAC {}, interrupts {}, checksum offload rx={} tx={}",
             location.function.bus,
             location.function.device,
             location.function.function,
             mac_text(nic.mac()),
-            location.irq_line,
+            route_text(route),
             nic.offloads().rx_checksum,
             nic.offloads().tx_checksum
         );
-        if let Some(line) = location.irq_line {
+        if let InterruptRoute::Intx { line: Some(line) } = route {
             crate::interrupts::enable_device_line(line);
         }
     }

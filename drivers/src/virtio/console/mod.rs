@@ -32,8 +32,9 @@ mod port_rx;
 mod port_tx;
 mod queues;
 
+use super::msix::{InterruptRoute, MsiTarget, VirtioMsix};
 use super::IdentityHal;
-use crate::pci::{self, PortCam};
+use crate::pci::{self, Cam};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use bitflags::bitflags;
@@ -89,7 +90,7 @@ pub use super::DeviceLocation as ConsoleLocation;
 
 /// Every virtio-console (virtio-serial) device on PCI bus 0, lowest
 /// address first.
-pub fn find_all(root: &PciRoot<PortCam>) -> Vec<ConsoleLocation> {
+pub fn find_all(root: &PciRoot<Cam>) -> Vec<ConsoleLocation> {
     super::find_devices(root, DeviceType::Console)
 }
 
@@ -171,6 +172,8 @@ struct PortRings {
 pub struct SerialPort {
     transport: PciTransport,
     location: ConsoleLocation,
+    /// MSI-X, when in use (else INTx).
+    msix: Option<VirtioMsix>,
     control_rx: ControlRx,
     control_tx: ControlTx,
     /// Rings of port ids 0..n, all set up before DRIVER_OK.
@@ -194,9 +197,10 @@ impl SerialPort {
     /// control receive buffers, sets DRIVER_OK and sends DEVICE_READY. The
     /// port named `name` appears later, through [`poll`](Self::poll).
     pub fn start(
-        root: &mut PciRoot<PortCam>,
+        root: &mut PciRoot<Cam>,
         location: ConsoleLocation,
         name: &str,
+        msix: Option<MsiTarget>,
     ) -> Result<SerialPort, ConsoleError> {
         if name.is_empty() || name.len() > MAX_NAME_LEN {
             return Err(ConsoleError::BadName);
@@ -211,6 +215,15 @@ impl SerialPort {
             .read_consistent(|| transport.read_config_space::<u32>(CONFIG_MAX_NR_PORTS))
             .map_err(ConsoleError::Device)?;
         let ports = queues::ports_to_set_up(max_nr_ports);
+        let msix = msix.and_then(|target| {
+            let mut used = Vec::with_capacity(2 + 2 * ports as usize);
+            used.extend([queues::CONTROL_RECEIVE, queues::CONTROL_TRANSMIT]);
+            for id in 0..ports {
+                used.extend(queues::receive_queue(id));
+                used.extend(queues::transmit_queue(id));
+            }
+            VirtioMsix::start(root, location.function, target, &used)
+        });
         let control_rx = ControlRx::new(ring(&mut transport, queues::CONTROL_RECEIVE)?)
             .map_err(|_| ConsoleError::Broken)?;
         let control_tx = ControlTx::new(ring(&mut transport, queues::CONTROL_TRANSMIT)?);
@@ -234,6 +247,7 @@ impl SerialPort {
         let mut port = Self {
             transport,
             location,
+            msix,
             control_rx,
             control_tx,
             rings: rings.into_boxed_slice(),
@@ -358,10 +372,22 @@ impl SerialPort {
         }
     }
 
-    /// Acknowledges the device's interrupt: reads the ISR, which deasserts
-    /// its INTx line.
+    /// Acknowledges the device's INTx interrupt: reads the ISR, which
+    /// deasserts the line (nothing to do under MSI-X).
     pub fn ack_interrupt(&mut self) {
-        let _ = self.transport.ack_interrupt();
+        if self.msix.is_none() {
+            let _ = self.transport.ack_interrupt();
+        }
+    }
+
+    /// How the device interrupts: MSI-X to a vector, or its INTx line.
+    pub fn interrupt_route(&self) -> InterruptRoute {
+        match &self.msix {
+            Some(msix) => msix.route(),
+            None => InterruptRoute::Intx {
+                line: self.location.irq_line,
+            },
+        }
     }
 
     /// A client is connected and its session is live: `write` takes bytes.

@@ -31,8 +31,9 @@ pub use header::{RxChecksum, TxFrame};
 pub use rx::RxQueue;
 pub use tx::TxQueue;
 
+use super::msix::{InterruptRoute, MsiTarget, VirtioMsix};
 use super::IdentityHal;
-use crate::pci::{self, PortCam};
+use crate::pci::{self, Cam};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use bitflags::bitflags;
@@ -101,7 +102,7 @@ impl Features {
 pub use super::DeviceLocation as NicLocation;
 
 /// Every virtio-net device on PCI bus 0, lowest address first.
-pub fn find_all(root: &PciRoot<PortCam>) -> Vec<NicLocation> {
+pub fn find_all(root: &PciRoot<Cam>) -> Vec<NicLocation> {
     super::find_devices(root, DeviceType::Network)
 }
 
@@ -115,6 +116,8 @@ pub enum NicError {
     /// The device did not accept the negotiated features (FEATURES_OK
     /// cleared).
     FeaturesRejected,
+    /// The device no longer accepts the MSI-X vector after a reset.
+    MsixRefused,
     /// A queue is smaller on the device than this driver's constant.
     QueueTooSmall {
         /// Virtqueue index (0 receive, 1 transmit).
@@ -135,6 +138,9 @@ pub struct NicOptions {
     /// Negotiate CSUM: the device fills in checksums `TxFrame::checksum`
     /// asks for.
     pub tx_checksum: bool,
+    /// Interrupt through MSI-X to this vector and local APIC, if the
+    /// device offers MSI-X and accepts the vector; otherwise INTx.
+    pub msix: Option<MsiTarget>,
 }
 
 /// Offloads negotiated.
@@ -191,6 +197,8 @@ pub struct Nic {
     rx: ManuallyDrop<RxQueue>,
     tx: ManuallyDrop<TxQueue>,
     location: NicLocation,
+    /// MSI-X, when in use (else INTx).
+    msix: Option<VirtioMsix>,
     mac: [u8; 6],
     features: Features,
     /// Receive interrupts are on (restored after a device reset).
@@ -206,7 +214,7 @@ impl Nic {
     /// Initialises the device, allocates and posts every receive buffer,
     /// allocates the transmit pool, and enables receive interrupts.
     pub fn start(
-        root: &mut PciRoot<PortCam>,
+        root: &mut PciRoot<Cam>,
         location: NicLocation,
         options: NicOptions,
     ) -> Result<Nic, NicError> {
@@ -216,6 +224,9 @@ impl Nic {
         // On any error below, dropping `transport` resets the device, which
         // was never told DRIVER_OK nor notified, so it touched no buffer.
         let features = negotiate(&mut transport, Features::wanted(options))?;
+        let msix = options
+            .msix
+            .and_then(|target| VirtioMsix::start(root, location.function, target, &QUEUES));
         let mac = transport
             .read_consistent(|| transport.read_config_space::<[u8; 6]>(0))
             .map_err(NicError::Device)?;
@@ -247,6 +258,7 @@ impl Nic {
             rx: ManuallyDrop::new(rx),
             tx: ManuallyDrop::new(tx),
             location,
+            msix,
             mac,
             features,
             rx_interrupts: true,
@@ -289,10 +301,23 @@ impl Nic {
         MAX_FRAME
     }
 
-    /// Acknowledges the device's interrupt: reads the ISR, which deasserts
-    /// its INTx line.
+    /// How the NIC interrupts: MSI-X to a vector, or its INTx line.
+    pub fn interrupt_route(&self) -> InterruptRoute {
+        match &self.msix {
+            Some(msix) => msix.route(),
+            None => InterruptRoute::Intx {
+                line: self.location.irq_line,
+            },
+        }
+    }
+
+    /// Acknowledges the device's INTx interrupt: reads the ISR, which
+    /// deasserts the line. Nothing to do under MSI-X (messages are edges;
+    /// the ISR is not used).
     pub fn ack_interrupt(&mut self) {
-        let _ = self.transport.ack_interrupt();
+        if self.msix.is_none() {
+            let _ = self.transport.ack_interrupt();
+        }
     }
 
     /// The receive and transmit queues, to use at once (a frame received
@@ -412,6 +437,10 @@ impl Nic {
         if negotiate(&mut self.transport, self.features)? != self.features {
             return Err(NicError::FeaturesRejected);
         }
+        // A reset forgets the queues' MSI-X entries.
+        if let Some(msix) = &self.msix {
+            msix.assign(&QUEUES).map_err(|_| NicError::MsixRefused)?;
+        }
         let (rx_ring, tx_ring) = rings(&mut self.transport)?;
         self.rx.reinstall(rx_ring);
         self.tx.reinstall(tx_ring);
@@ -439,6 +468,9 @@ impl Drop for Nic {
         }
     }
 }
+
+/// Both queues, for MSI-X assignment.
+const QUEUES: [u16; 2] = [QUEUE_RECEIVE, QUEUE_TRANSMIT];
 
 /// Resets the device: it drops every ring and buffer. Complete when the
 /// status reads back 0 (QEMU resets at once); bounded, so a broken device
