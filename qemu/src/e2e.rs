@@ -3,7 +3,9 @@
 //! test (see [`crate::topology`]). Traffic comes from the real tools
 //! (`ping`, `wg`, `tcpdump`) and from `wgate-nettool`.
 
-use crate::topology::{addr, gateway_config, in_ns, path, Gateway, KeyPair, Network, WireguardGo};
+use crate::topology::{
+    addr, gateway_config, in_ns, path, Gateway, KeyPair, Network, Platform, WireguardGo,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
@@ -54,6 +56,16 @@ pub fn setup(image: &Path, options: &Options) -> Result<Setup, String> {
 
 /// As [`setup`], on the TCG CPU model `cpu`.
 pub fn setup_on(image: &Path, options: &Options, cpu: &str) -> Result<Setup, String> {
+    setup_platform(image, options, cpu, Platform::Pc)
+}
+
+/// As [`setup_on`], on the QEMU machine `platform`.
+pub fn setup_platform(
+    image: &Path,
+    options: &Options,
+    cpu: &str,
+    platform: Platform,
+) -> Result<Setup, String> {
     let network = Network::new(options.tag)?;
     let gateway_keys = KeyPair::generate()?;
     let peer_keys = KeyPair::generate()?;
@@ -70,7 +82,16 @@ pub fn setup_on(image: &Path, options: &Options, cpu: &str) -> Result<Setup, Str
     let config_file = network.file("gateway.conf");
     std::fs::write(&config_file, config).map_err(|e| e.to_string())?;
     let peer = WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?;
-    let gateway = Gateway::boot_on(&network, image, &config_file, 64, false, "tcg", cpu)?;
+    let gateway = Gateway::boot_platform(
+        &network,
+        image,
+        &config_file,
+        64,
+        false,
+        "tcg",
+        cpu,
+        platform,
+    )?;
     gateway
         .console
         .wait_for("gateway ready", Duration::from_secs(60))
@@ -144,10 +165,21 @@ fn transfer(
     sink_addr: &str,
     during: impl FnOnce() -> Result<(), String>,
 ) -> Result<String, String> {
+    transfer_bytes(src_ns, sink_ns, sink_addr, TRANSFER_BYTES, during)
+}
+
+/// As [`transfer`], of `total` bytes.
+fn transfer_bytes(
+    src_ns: &str,
+    sink_ns: &str,
+    sink_addr: &str,
+    total: u64,
+    during: impl FnOnce() -> Result<(), String>,
+) -> Result<String, String> {
     let bind = format!("{sink_addr}:5001");
     let sink = spawn_tool(sink_ns, &["tcp-sink", &bind, "--timeout", "240"])?;
     thread::sleep(Duration::from_millis(500));
-    let bytes = TRANSFER_BYTES.to_string();
+    let bytes = total.to_string();
     let source = spawn_tool(src_ns, &["tcp-source", &bind, &bytes, "--seed", "7"])?;
     let started = std::time::Instant::now();
     during()?;
@@ -171,9 +203,9 @@ fn transfer(
         {
             Ok(format!(
                 "{} MB arrived intact (sha256 {}...), {:.1} Mbit/s",
-                TRANSFER_BYTES / 1_000_000,
+                total / 1_000_000,
                 sent_hash.get(..16).unwrap_or(sent_hash),
-                TRANSFER_BYTES as f64 * 8.0 / seconds / 1e6
+                total as f64 * 8.0 / seconds / 1e6
             ))
         }
         _ => Err(format!("sent `{sent_line}`, received `{received_line}`")),
@@ -295,7 +327,7 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
                 setup
                     .network
                     .wan
-                    .exec(&["wg", "set", "wg0", "listen-port", "51999"])
+                    .exec(&["wg", "set", &setup.peer.iface, "listen-port", "51999"])
                     .map(|_| ())
             })?;
             let roamed = setup
@@ -309,7 +341,7 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
         })(),
     ));
     checks.push(("spoofed-inner-source-never-reaches-lan".into(), (|| {
-        setup.network.wan.ip(&["addr", "add", "10.250.0.1/32", "dev", "wg0"])?;
+        setup.network.wan.ip(&["addr", "add", "10.250.0.1/32", "dev", &setup.peer.iface])?;
         let listener = spawn_tool(&lan, &["udp-listen", "192.168.77.2:6000", "4"])?;
         thread::sleep(Duration::from_millis(500));
         tool(&wan, &["udp-send", "192.168.77.2:6000", "spoofed", "--bind", "10.250.0.1:0", "--count", "3"])?;
@@ -477,7 +509,9 @@ pub fn padding_capped_by_mtu(image: &Path) -> Check {
         let network = &setup.network;
         network.gw.ip(&["link", "set", "vo", "mtu", "1359"])?;
         network.wan.ip(&["link", "set", "eth0", "mtu", "1359"])?;
-        network.wan.ip(&["link", "set", "wg0", "mtu", "1299"])?;
+        network
+            .wan
+            .ip(&["link", "set", &setup.peer.iface, "mtu", "1299"])?;
         let lan = &network.lan.name;
         let small = ping(lan, addr::PEER_TUNNEL, &["-M", "do", "-s", "1241"])?;
         let full = ping(lan, addr::PEER_TUNNEL, &["-M", "do", "-s", "1271"])?;
@@ -705,6 +739,16 @@ pub fn outer_dhcp(image: &Path) -> Check {
 /// A bad configuration is refused before anything is forwarded, naming
 /// the file and line.
 pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
+    bad_configs_on(image, work_dir, Platform::Pc, "")
+}
+
+/// As [`bad_configs`], on `platform`, with `prefix` before each check's name.
+pub fn bad_configs_on(
+    image: &Path,
+    work_dir: &Path,
+    platform: Platform,
+    prefix: &str,
+) -> Vec<Check> {
     let cases: [(&str, &str, &str, &str); 1] = [
         (
             "bad-config-refused-with-line-number",
@@ -728,6 +772,11 @@ pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
             if let crate::machine::BootMedium::Kernel { initrd, .. } = &mut machine.medium {
                 *initrd = Some(file.clone());
             }
+            if platform != Platform::Pc {
+                machine
+                    .extra
+                    .extend(platform.machine_args().map(String::from));
+            }
             let t = machine
                 .run(Duration::from_secs(30), |l| {
                     l.contains("nothing is forwarded")
@@ -747,13 +796,258 @@ pub fn bad_configs(image: &Path, work_dir: &Path) -> Vec<Check> {
             }
             Ok(line.trim().to_string())
         })();
-        checks.push((name.to_string(), result));
+        checks.push((format!("{prefix}{name}"), result));
     }
     checks
 }
 
+/// Bytes moved each way by the `q35` transfer checks.
+pub const Q35_TRANSFER_BYTES: u64 = 10 * 1000 * 1000;
+
+/// The last `interrupts:` line on the console: the gateway prints one every
+/// two seconds while the counts change (see kernel/src/gateway/report.rs).
+fn last_interrupts_line(console: &crate::topology::Console) -> Option<String> {
+    console
+        .text()
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("interrupts:"))
+        .map(str::to_string)
+}
+
+/// The `count=` of the NIC `role` (`outer`/`inner`) and the route word
+/// before it (`msix`/`intx`) in an `interrupts:` line.
+fn nic_interrupts(line: &str, role: &str) -> Option<(String, u64)> {
+    let part = line
+        .split(';')
+        .map(str::trim)
+        .map(|p| p.trim_start_matches("interrupts:").trim())
+        .find(|p| p.starts_with(role))?;
+    let route = part.split_whitespace().nth(1)?.to_string();
+    let count = field(part, "count")?.parse().ok()?;
+    Some((route, count))
+}
+
+/// The core checks on QEMU's `q35` (PCIe, ECAM, MSI-X): handshake both
+/// ways, IPv4 and IPv6 ping both ways, 10 MB each way with SHA-256
+/// compared, the bad-config refusal; that with MSI-X in use no interrupt
+/// went through the I/O APIC (INTx) while the data moved; and the INTx
+/// fallback (`vectors=0`) carrying a ping.
+pub fn q35_checks(image: &Path, work_dir: &Path) -> Vec<Check> {
+    let mut checks: Vec<Check> = Vec::new();
+    let options = Options {
+        tag: "q35",
+        gateway_knows_endpoint: true,
+        extra_peer_lines: "",
+        mtu: None,
+    };
+    match setup_platform(image, &options, "max", Platform::Q35) {
+        Err(why) => checks.push(("q35-gateway-boots".into(), Err(why))),
+        Ok(setup) => {
+            let lan = setup.network.lan.name.clone();
+            let wan = setup.network.wan.name.clone();
+            let console = &setup.gateway.console;
+            checks.push((
+                "q35-ecam-and-msix-in-use".into(),
+                (|| {
+                    let ecam =
+                        console.wait_for("pci: configuration through", Duration::from_secs(1))?;
+                    if !ecam.contains("ECAM") {
+                        return Err(format!("not through ECAM: {ecam}"));
+                    }
+                    let mut routes = Vec::new();
+                    for role in ["outer", "inner"] {
+                        let line = console
+                            .wait_for(&format!("nic: {role} virtio-net"), Duration::from_secs(1))?;
+                        if !line.contains("interrupts MSI-X vector") {
+                            return Err(format!("{role} NIC not on MSI-X: {line}"));
+                        }
+                        routes.push(
+                            line.split("interrupts ")
+                                .nth(1)
+                                .unwrap_or("")
+                                .split(',')
+                                .next()
+                                .unwrap_or("")
+                                .to_string(),
+                        );
+                    }
+                    Ok(format!(
+                        "{}; outer {}, inner {}",
+                        ecam.trim(),
+                        routes[0],
+                        routes[1]
+                    ))
+                })(),
+            ));
+            checks.push((
+                "q35-handshake-when-gateway-initiates".into(),
+                (|| {
+                    let result = ping(&lan, addr::PEER_TUNNEL, &[]).map_err(|e| {
+                        format!(
+                            "{e}
+--- gateway console ---
+{}",
+                            console.text()
+                        )
+                    })?;
+                    console.wait_for("handshake completed", Duration::from_secs(5))?;
+                    Ok(format!("LAN host's first ping started it; {result}"))
+                })(),
+            ));
+            checks.push((
+                "q35-ping-ipv4-both-ways".into(),
+                (|| {
+                    let out = ping(&lan, addr::PEER_TUNNEL, &[])?;
+                    let back = ping(&wan, addr::LAN_HOST, &[])?;
+                    Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
+                })(),
+            ));
+            checks.push((
+                "q35-ping-ipv6-both-ways".into(),
+                (|| {
+                    let out = ping(&lan, addr::PEER_TUNNEL6, &[])?;
+                    let back = ping(&wan, addr::LAN_HOST6, &[])?;
+                    Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
+                })(),
+            ));
+            checks.push((
+                "q35-tcp-10mb-lan-to-peer".into(),
+                transfer_bytes(&lan, &wan, addr::PEER_TUNNEL, Q35_TRANSFER_BYTES, || Ok(())),
+            ));
+            checks.push((
+                "q35-tcp-10mb-peer-to-lan".into(),
+                transfer_bytes(&wan, &lan, addr::LAN_HOST, Q35_TRANSFER_BYTES, || Ok(())),
+            ));
+            checks.push((
+                "q35-msix-no-intx-or-io-apic-interrupt-on-data-path".into(),
+                (|| {
+                    // The line is printed every 2 s while counts change; the
+                    // transfers just ended, so wait for one printed after them.
+                    thread::sleep(Duration::from_secs(3));
+                    let line = last_interrupts_line(console)
+                        .ok_or_else(|| format!("no `interrupts:` line:
+{}", console.text()))?;
+                    let io_apic: u64 = line
+                        .split(';')
+                        .find_map(|p| field(p, "io_apic"))
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(|| format!("no io_apic count in `{line}`"))?;
+                    let mut counts = Vec::new();
+                    for role in ["outer", "inner"] {
+                        let (route, count) = nic_interrupts(&line, role)
+                            .ok_or_else(|| format!("no {role} count in `{line}`"))?;
+                        if route != "msix" {
+                            return Err(format!("{role} NIC interrupts by {route}: `{line}`"));
+                        }
+                        if count == 0 {
+                            return Err(format!("{role} NIC took no MSI-X interrupt: `{line}`"));
+                        }
+                        counts.push(count);
+                    }
+                    if io_apic != 0 {
+                        return Err(format!("{io_apic} interrupts went through the I/O APIC: `{line}`"));
+                    }
+                    if console.text().contains("I/O APIC in use") {
+                        return Err("the I/O APIC was brought up".into());
+                    }
+                    Ok(format!(
+                        "after 2 x 10 MB: outer {} and inner {} MSI-X interrupts, 0 through the I/O APIC (never brought up)",
+                        counts[0], counts[1]
+                    ))
+                })(),
+            ));
+        }
+    }
+    checks.push((
+        "q35-handshake-when-peer-initiates".into(),
+        (|| {
+            let setup = setup_platform(
+                image,
+                &Options {
+                    tag: "q3p",
+                    gateway_knows_endpoint: false,
+                    extra_peer_lines: "",
+                    mtu: None,
+                },
+                "max",
+                Platform::Q35,
+            )?;
+            let out = ping(&setup.network.wan.name, addr::LAN_HOST, &[])?;
+            setup
+                .gateway
+                .console
+                .wait_for("handshake completed", Duration::from_secs(5))?;
+            let endpoint = setup
+                .gateway
+                .console
+                .wait_for("endpoint 192.0.2.2:51820", Duration::from_secs(5))?;
+            Ok(format!(
+                "peer->LAN ping: {out}; gateway learned `{}`",
+                endpoint.trim()
+            ))
+        })(),
+    ));
+    checks.extend(bad_configs_on(image, work_dir, Platform::Q35, "q35-"));
+    checks.push((
+        "q35-intx-fallback-without-msix".into(),
+        (|| {
+            let setup = setup_platform(
+                image,
+                &Options {
+                    tag: "q3i",
+                    gateway_knows_endpoint: true,
+                    extra_peer_lines: "",
+                    mtu: None,
+                },
+                "max",
+                Platform::Q35Intx,
+            )?;
+            let console = &setup.gateway.console;
+            let mut routes = Vec::new();
+            for role in ["outer", "inner"] {
+                let line =
+                    console.wait_for(&format!("nic: {role} virtio-net"), Duration::from_secs(1))?;
+                if !line.contains("interrupts INTx line") {
+                    return Err(format!("{role} NIC not on INTx: {line}"));
+                }
+                routes.push(
+                    line.split("interrupts ")
+                        .nth(1)
+                        .unwrap_or("")
+                        .split(',')
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                );
+            }
+            let out = ping(&setup.network.lan.name, addr::PEER_TUNNEL, &[])?;
+            let back = ping(&setup.network.wan.name, addr::LAN_HOST, &[])?;
+            thread::sleep(Duration::from_secs(3));
+            let line = last_interrupts_line(console).ok_or_else(|| {
+                format!(
+                    "no `interrupts:` line:
+{}",
+                    console.text()
+                )
+            })?;
+            for role in ["outer", "inner"] {
+                match nic_interrupts(&line, role) {
+                    Some((route, count)) if route == "intx" && count > 0 => {}
+                    _ => return Err(format!("{role} NIC took no INTx interrupt: `{line}`")),
+                }
+            }
+            Ok(format!(
+                "vectors=0: outer {}, inner {}; LAN->peer {out}; peer->LAN {back}; `{line}`",
+                routes[0], routes[1]
+            ))
+        })(),
+    ));
+    checks
+}
+
 /// Every end-to-end check, in order; `only` (a group name: `config`,
-/// `tunnel`, `peer`, `mtu`, `loop`, `nat`, `dhcp`, `uapi`) narrows the run while debugging.
+/// `tunnel`, `peer`, `mtu`, `loop`, `nat`, `dhcp`, `uapi`, `q35`) narrows the run while debugging.
 pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     let wanted = |group: &str| only.is_none_or(|o| o == group);
     let mut checks = Vec::new();
@@ -780,6 +1074,9 @@ pub fn all(image: &Path, work_dir: &Path, only: Option<&str>) -> Vec<Check> {
     }
     if wanted("uapi") {
         checks.extend(crate::uapi_e2e::checks(image));
+    }
+    if wanted("q35") {
+        checks.extend(q35_checks(image, work_dir));
     }
     checks
 }

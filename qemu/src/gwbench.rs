@@ -3,10 +3,12 @@
 //! forwards, and the in-image crypto ceiling. Figures are printed, never
 //! asserted.
 
-use crate::e2e::{setup_on, Options};
+use crate::e2e::{setup_on, setup_platform, Options};
 use crate::machine::Machine;
 use crate::stages::StageLine;
-use crate::topology::{addr, gateway_config, in_ns, Gateway, KeyPair, Network, WireguardGo};
+use crate::topology::{
+    addr, gateway_config, in_ns, Gateway, KeyPair, Network, Platform, WireguardGo,
+};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -108,9 +110,10 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-/// Throughput, small packets, latency and the stage table on one TCG CPU model.
-fn tunnel_figures(image: &Path, cpu: &str) -> Result<(), String> {
-    let s = setup_on(
+/// Throughput, small packets, latency and the stage table on one TCG CPU
+/// model and QEMU machine.
+fn tunnel_figures(image: &Path, cpu_model: &str, platform: Platform) -> Result<(), String> {
+    let s = setup_platform(
         image,
         &Options {
             tag: "bench",
@@ -118,8 +121,24 @@ fn tunnel_figures(image: &Path, cpu: &str) -> Result<(), String> {
             extra_peer_lines: "",
             mtu: None,
         },
-        cpu,
+        cpu_model,
+        platform,
     )?;
+    // Every figure is labelled with the CPU model and the machine.
+    let cpu = format!("{cpu_model} -M {}", platform.name());
+    let route = s
+        .gateway
+        .console
+        .wait_for("nic: outer", Duration::from_secs(1))
+        .unwrap_or_default();
+    println!(
+        "TCG -cpu {cpu}: outer NIC {}",
+        route
+            .split("interrupts ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .unwrap_or("(route not printed)")
+    );
     let (lan, wan) = (s.network.lan.name.clone(), s.network.wan.name.clone());
     in_ns(&lan, &["ping", "-c", "2", "-W", "3", addr::PEER_TUNNEL])?;
     println!(
@@ -182,6 +201,21 @@ fn tunnel_figures(image: &Path, cpu: &str) -> Result<(), String> {
             .as_deref()
             .unwrap_or("none printed (nothing dropped)")
     );
+    thread::sleep(Duration::from_millis(2100));
+    let interrupts = s
+        .gateway
+        .console
+        .text()
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("interrupts:"))
+        .map(str::to_string);
+    println!(
+        "TCG -cpu {cpu}: {}",
+        interrupts
+            .as_deref()
+            .unwrap_or("no interrupt counts printed")
+    );
     Ok(())
 }
 
@@ -195,8 +229,9 @@ fn ping_rtt(ns: &str, target: &str) -> Result<String, String> {
         .to_string())
 }
 
-/// Seconds from starting QEMU to the first ping answered through the tunnel.
-fn time_to_first_ping(image: &Path) -> Result<f64, String> {
+/// Seconds from starting QEMU to `gateway ready` on the console and to the
+/// first ping answered through the tunnel.
+fn time_to_first_ping(image: &Path, platform: Platform) -> Result<(f64, f64), String> {
     let network = Network::new("bfp")?;
     let gateway_keys = KeyPair::generate()?;
     let peer_keys = KeyPair::generate()?;
@@ -205,15 +240,23 @@ fn time_to_first_ping(image: &Path) -> Result<f64, String> {
         .map_err(|e| e.to_string())?;
     let _peer = WireguardGo::start(&network, &peer_keys, &gateway_keys.public, 51820)?;
     let started = Instant::now();
-    let _gateway = Gateway::boot(&network, image, &config, 64, false)?;
+    let gateway =
+        Gateway::boot_platform(&network, image, &config, 64, false, "tcg", "max", platform)?;
+    // The console is polled from this thread between pings, so `ready` is
+    // read as soon as a ping attempt (1 s at most) ends.
+    let mut ready = None;
     while started.elapsed() < Duration::from_secs(60) {
+        if ready.is_none() && gateway.console.text().contains("gateway ready") {
+            ready = Some(started.elapsed().as_secs_f64());
+        }
         if in_ns(
             &network.lan.name,
             &["ping", "-c", "1", "-W", "1", addr::PEER_TUNNEL],
         )
         .is_ok()
         {
-            return Ok(started.elapsed().as_secs_f64());
+            let ping = started.elapsed().as_secs_f64();
+            return Ok((ready.unwrap_or(ping), ping));
         }
     }
     Err("no ping answered within 60 s".into())
@@ -316,10 +359,33 @@ fn uapi_figures(image: &Path) -> Result<(), String> {
 }
 
 /// Throughput, small packets, latency and the stage table through the
-/// tunnel, on both TCG CPU models (`wgate-qemu tunnel-bench`).
+/// tunnel, on both TCG CPU models (`wgate-qemu tunnel-bench`), on `pc`.
 pub fn tunnel(image: &Path) -> Result<(), String> {
     for cpu in ["max", "qemu64,+rdrand"] {
-        tunnel_figures(image, cpu)?;
+        tunnel_figures(image, cpu, Platform::Pc)?;
+    }
+    Ok(())
+}
+
+/// The same figures on each of `platforms` (TCG `-cpu max`): `q35` with
+/// MSI-X against `pc` with INTx, for instance
+/// (`wgate-qemu tunnel-bench <image> pc-intx q35`).
+pub fn tunnel_on(image: &Path, platforms: &[Platform]) -> Result<(), String> {
+    for platform in platforms {
+        tunnel_figures(image, "max", *platform)?;
+    }
+    Ok(())
+}
+
+/// Time to `gateway ready` and to the first ping through the tunnel, per
+/// machine.
+pub fn startup_times(image: &Path, platforms: &[Platform]) -> Result<(), String> {
+    for platform in platforms {
+        let (ready, ping) = time_to_first_ping(image, *platform)?;
+        println!(
+            "-M {}: QEMU start -> `gateway ready` {ready:.2} s, -> first ping answered through the tunnel {ping:.2} s",
+            platform.name()
+        );
     }
     Ok(())
 }
@@ -345,11 +411,9 @@ pub fn run(image: &Path) -> Result<(), String> {
         }
     }
     tunnel(image)?;
+    tunnel_on(image, &[Platform::PcIntx, Platform::Q35])?;
     uapi_figures(image)?;
-    println!(
-        "QEMU start -> first ping answered through the tunnel: {:.2} s",
-        time_to_first_ping(image)?
-    );
+    startup_times(image, &[Platform::Pc, Platform::Q35])?;
     let mut smallest = None;
     for mib in [32u32, 24, 16, 12, 8, 6, 5, 4, 3] {
         if forwards_with(image, mib) {

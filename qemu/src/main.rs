@@ -8,6 +8,7 @@
 //!                                        boot on your own config, console on this terminal
 //! wgate-qemu bench <image>               every figure: boot, crypto ceiling, tunnel, first ping, RAM
 //! wgate-qemu tunnel-bench <image>        the tunnel figures only (throughput, pps, RTT, stage table)
+//! wgate-qemu tunnel-bench <image> <machine>…  the same on each machine (pc, pc-intx, q35, q35-intx), and start-up times
 //! wgate-qemu demo  <image>               the gateway between a LAN host and a WireGuard peer
 //! ```
 
@@ -38,6 +39,28 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("tunnel-bench") if args.len() > 2 => {
+            // `tunnel-bench <image> <machine>…`: the tunnel figures on each
+            // machine (pc, pc-intx, q35, q35-intx), then the start-up times.
+            let image = PathBuf::from(&args[1]);
+            let platforms: Option<Vec<_>> = args[2..]
+                .iter()
+                .map(|name| harness::topology::Platform::from_name(name))
+                .collect();
+            let Some(platforms) = platforms else {
+                eprintln!("machines: pc, pc-intx, q35, q35-intx");
+                return ExitCode::FAILURE;
+            };
+            match harness::gwbench::tunnel_on(&image, &platforms)
+                .and_then(|()| harness::gwbench::startup_times(&image, &platforms))
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tunnel benchmark failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some("demo") if args.len() == 2 => match harness::demo::run(&PathBuf::from(&args[1])) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -46,7 +69,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: wgate-qemu test <image> <work-dir> | run <image> [qemu args] | bench <image> | tunnel-bench <image> | demo <image>");
+            eprintln!("usage: wgate-qemu test <image> <work-dir> | run <image> [qemu args] | bench <image> | tunnel-bench <image> [machine…] | demo <image>");
             ExitCode::from(2)
         }
     }

@@ -6,7 +6,7 @@
 //!  [lan ns] eth0 ──veth── [gw ns] bridge ── tap ── inner NIC ┐
 //!                                                            wgate (QEMU)
 //!  [wan ns] eth0 ──veth── [gw ns] bridge ── tap ── outer NIC ┘
-//!     └ wg0 (wireguard-go)
+//!     └ wg<pid> (wireguard-go)
 //! ```
 //!
 //! Every namespace and process is owned by a guard that removes or kills
@@ -321,13 +321,13 @@ impl Drop for Network {
     }
 }
 
-/// wireguard-go running in the WAN namespace as `wg0`.
+/// wireguard-go running in the WAN namespace as `wg<pid>`.
 pub struct WireguardGo {
     /// The wireguard-go process (foreground mode).
     pub process: Process,
     /// Its namespace's name.
     pub ns: String,
-    /// Its interface (`wg0` unless started otherwise).
+    /// Its interface (`wg<pid of the harness>` unless started otherwise).
     pub iface: String,
 }
 
@@ -351,9 +351,11 @@ impl WireguardGo {
         )
     }
 
-    /// Starts wireguard-go as `wg0` in `ns`, knowing the gateway as its
-    /// peer at `endpoint` (or learning where it is, for `None`), with the
-    /// standard tunnel addresses and routes to the LAN.
+    /// Starts wireguard-go as `wg<pid>` in `ns` (the interface name names
+    /// its UAPI socket in /var/run/wireguard, which every namespace shares,
+    /// so two harnesses running at once must not both use `wg0`), knowing
+    /// the gateway as its peer at `endpoint` (or learning where it is, for
+    /// `None`), with the standard tunnel addresses and routes to the LAN.
     pub fn start_in(
         ns: &Netns,
         dir: &Path,
@@ -369,7 +371,7 @@ impl WireguardGo {
             gateway_public,
             listen_port,
             endpoint,
-            "wg0",
+            &format!("wg{}", std::process::id()),
             "10.99.0.2/24",
         )
     }
@@ -472,6 +474,68 @@ pub fn gateway_config(gateway: &KeyPair, peer: &KeyPair, extra_peer_lines: &str)
     )
 }
 
+/// The QEMU machine the gateway runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    /// `pc` (i440FX, PCI, configuration through ports); the NICs offer
+    /// MSI-X, as QEMU's virtio-net-pci does by default.
+    Pc,
+    /// `pc` with the NICs' MSI-X turned off (`vectors=0`): INTx through
+    /// the I/O APIC.
+    PcIntx,
+    /// `q35` (ICH9, PCIe, ECAM); the NICs offer MSI-X.
+    Q35,
+    /// `q35` with the NICs' MSI-X turned off (`vectors=0`): INTx.
+    Q35Intx,
+}
+
+impl Platform {
+    /// Every platform, by name, for command-line options.
+    pub const NAMES: [(&'static str, Platform); 4] = [
+        ("pc", Platform::Pc),
+        ("pc-intx", Platform::PcIntx),
+        ("q35", Platform::Q35),
+        ("q35-intx", Platform::Q35Intx),
+    ];
+
+    /// The platform called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| *p)
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map_or("?", |(n, _)| n)
+    }
+
+    /// QEMU's `-M` arguments.
+    pub fn machine_args(self) -> [&'static str; 2] {
+        match self {
+            Platform::Pc | Platform::PcIntx => ["-M", "pc"],
+            Platform::Q35 | Platform::Q35Intx => ["-M", "q35"],
+        }
+    }
+
+    /// What follows each NIC's `-device virtio-net-pci,...`.
+    pub fn nic_suffix(self) -> &'static str {
+        match self {
+            Platform::PcIntx | Platform::Q35Intx => ",vectors=0",
+            Platform::Pc | Platform::Q35 => "",
+        }
+    }
+
+    /// Whether the NICs offer MSI-X.
+    pub fn msix(self) -> bool {
+        matches!(self, Platform::Pc | Platform::Q35)
+    }
+}
+
 /// The gateway image running in QEMU inside the gateway namespace.
 pub struct Gateway {
     /// QEMU.
@@ -517,6 +581,38 @@ impl Gateway {
         accel: &str,
         cpu: &str,
     ) -> Result<Self, String> {
+        Self::boot_platform(
+            network,
+            image,
+            config_file,
+            memory_mib,
+            echo,
+            accel,
+            cpu,
+            Platform::Pc,
+        )
+    }
+
+    /// As [`Gateway::boot_on`], on the QEMU machine `platform`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn boot_platform(
+        network: &Network,
+        image: &Path,
+        config_file: &Path,
+        memory_mib: u32,
+        echo: bool,
+        accel: &str,
+        cpu: &str,
+        platform: Platform,
+    ) -> Result<Self, String> {
+        let outer_nic = format!(
+            "virtio-net-pci,netdev=outer,mac=52:54:00:12:34:01{}",
+            platform.nic_suffix()
+        );
+        let inner_nic = format!(
+            "virtio-net-pci,netdev=inner,mac=52:54:00:12:34:02{}",
+            platform.nic_suffix()
+        );
         let memory = format!("{memory_mib}M");
         let cmdline = format!(
             "config={}",
@@ -543,6 +639,7 @@ impl Gateway {
                 "-nodefaults",
                 "-no-reboot",
             ])
+            .args(platform.machine_args())
             .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
             .args([
                 "-kernel",
@@ -556,18 +653,12 @@ impl Gateway {
                 "-netdev",
                 "tap,id=outer,ifname=tapo,script=no,downscript=no",
             ])
-            .args([
-                "-device",
-                "virtio-net-pci,netdev=outer,mac=52:54:00:12:34:01",
-            ])
+            .args(["-device", &outer_nic])
             .args([
                 "-netdev",
                 "tap,id=inner,ifname=tapi,script=no,downscript=no",
             ])
-            .args([
-                "-device",
-                "virtio-net-pci,netdev=inner,mac=52:54:00:12:34:02",
-            ])
+            .args(["-device", &inner_nic])
             .args(["-device", "virtio-serial-pci", "-chardev", &chardev])
             .args(["-device", "virtserialport,chardev=uapi,name=wg-uapi"])
             .stdin(Stdio::null())
