@@ -38,8 +38,22 @@ fn iperf_run(
     let mut server = iperf_server(server_ns, server_addr)?;
     let mut command = vec!["iperf3", "-c", server_addr, "-f", "m"];
     command.extend_from_slice(args);
-    let out = in_ns(client_ns, &command);
-    let _ = server.child.wait();
+    // On a loaded machine the server may not listen yet after its 0.5 s:
+    // the client is refused, and the one-shot server would wait for ever.
+    // Try again a few times, then give up and let `server` be killed.
+    let mut out = in_ns(client_ns, &command);
+    for _ in 0..5 {
+        match &out {
+            Err(e) if e.contains("Connection refused") => {
+                thread::sleep(Duration::from_secs(1));
+                out = in_ns(client_ns, &command);
+            }
+            _ => break,
+        }
+    }
+    if out.is_ok() {
+        let _ = server.child.wait();
+    }
     out
 }
 
