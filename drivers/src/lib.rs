@@ -1,4 +1,5 @@
-//! Device drivers: serial port, PIT, CMOS clock, PCI and virtio devices.
+//! Device drivers: serial port, PIT, CMOS clock, ACPI's MCFG, PCI (ECAM or
+//! ports, MSI-X) and virtio devices.
 //!
 //! Each device sits in its own module. Register-level access (port I/O,
 //! MMIO) is the only `unsafe` here, kept in small blocks; the arithmetic
@@ -12,7 +13,10 @@
 )]
 
 extern crate alloc;
+#[cfg(test)]
+extern crate std;
 
+pub mod acpi;
 pub mod pci;
 pub mod pit;
 pub mod rtc;

@@ -69,7 +69,7 @@ fn placement_problem(device: &MmioDevice, boot: &BootInfo) -> Option<String> {
 }
 
 /// Reads the command line's `virtio_mmio.device=` arguments and probes
-/// each good one (after paging and the I/O APIC are up, before entropy,
+/// each good one (after paging, before entropy,
 /// which may come from a virtio-rng device).
 pub fn init(boot: &BootInfo) {
     FOUND.call_once(|| {
@@ -85,6 +85,10 @@ pub fn init(boot: &BootInfo) {
             );
         }
         for arg in virtio_mmio::arguments(boot.cmdline()) {
+            // virtio-mmio devices interrupt through I/O APIC inputs only
+            // (no MSI-X), so the I/O APIC comes up before their pins are
+            // checked against it.
+            crate::interrupts::init_io_apic();
             found.given = true;
             let checked = arg.device.map_err(|e| format!("{e}")).and_then(|device| {
                 match placement_problem(&device, boot) {

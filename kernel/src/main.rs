@@ -22,6 +22,7 @@ mod gdt;
 mod interrupts;
 mod memory;
 mod panic;
+mod pcie;
 mod selftest;
 mod time;
 
@@ -52,8 +53,11 @@ pub extern "C" fn gateway_main(protocol: u32, info_paddr: u32) -> ! {
     );
     gdt::init();
     interrupts::init();
+    // Before the kernel's page tables: the firmware's ACPI tables are read
+    // through the boot identity map (and may lie in memory the heap takes).
+    let ecam = pcie::find_ecam();
     memory::init(&boot);
-    interrupts::init_io_apic();
+    pcie::install(ecam);
     devices::init(&boot);
     time::init();
     match time::init_wall_clock() {

@@ -14,8 +14,17 @@ pub const QEMU: &str = "qemu-system-x86_64";
 /// go with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MachineKind {
-    /// `pc` (i440FX, PCI): QEMU's default.
+    /// `pc` (i440FX, PCI through the configuration ports): QEMU's default.
+    /// QEMU's virtio-net-pci offers MSI-X there, and the image uses it.
     Pc,
+    /// `pc` with the NICs' MSI-X turned off (`vectors=0`): INTx through
+    /// the I/O APIC.
+    PcIntx,
+    /// `q35` (ICH9, PCIe, ECAM from the ACPI MCFG table); the NICs offer
+    /// MSI-X.
+    Q35,
+    /// `q35` with the NICs' MSI-X turned off (`vectors=0`): INTx.
+    Q35Intx,
     /// `microvm` with `acpi=off`: no PCI, virtio-mmio devices that QEMU
     /// lists on the kernel command line (`virtio_mmio.device=`), as
     /// Firecracker does.
@@ -23,26 +32,45 @@ pub enum MachineKind {
 }
 
 impl MachineKind {
-    /// Short name, for check names and figures.
+    /// Every machine, by name, for command-line options.
+    pub const ALL: [MachineKind; 5] = [
+        Self::Pc,
+        Self::PcIntx,
+        Self::Q35,
+        Self::Q35Intx,
+        Self::Microvm,
+    ];
+
+    /// Short name, for check names, figures and command-line options.
     pub fn name(self) -> &'static str {
         match self {
             Self::Pc => "pc",
+            Self::PcIntx => "pc-intx",
+            Self::Q35 => "q35",
+            Self::Q35Intx => "q35-intx",
             Self::Microvm => "microvm",
         }
+    }
+
+    /// The machine called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
     }
 
     /// The `-M` arguments (none for `pc`, QEMU's default).
     pub fn machine_args(self) -> &'static [&'static str] {
         match self {
-            Self::Pc => &[],
+            Self::Pc | Self::PcIntx => &[],
+            Self::Q35 | Self::Q35Intx => &["-M", "q35"],
             Self::Microvm => &["-M", "microvm,acpi=off"],
         }
     }
 
-    /// The virtio-net device model.
+    /// The virtio-net device model (with its options, before `netdev=`).
     pub fn net_device(self) -> &'static str {
         match self {
-            Self::Pc => "virtio-net-pci",
+            Self::Pc | Self::Q35 => "virtio-net-pci",
+            Self::PcIntx | Self::Q35Intx => "virtio-net-pci,vectors=0",
             Self::Microvm => "virtio-net-device",
         }
     }
@@ -50,8 +78,8 @@ impl MachineKind {
     /// The virtio-serial device model.
     pub fn serial_device(self) -> &'static str {
         match self {
-            Self::Pc => "virtio-serial-pci",
             Self::Microvm => "virtio-serial-device",
+            _ => "virtio-serial-pci",
         }
     }
 }

@@ -8,6 +8,7 @@
 //!                                        boot on your own config, console on this terminal
 //! wgate-qemu bench <image>               every figure: boot, crypto ceiling, tunnel, first ping, RAM
 //! wgate-qemu tunnel-bench <image>        the tunnel figures only (throughput, pps, RTT, stage table)
+//! wgate-qemu tunnel-bench <image> <machine>…  the same on each machine (pc, pc-intx, q35, q35-intx, microvm)
 //! wgate-qemu grub-bench <image>          the GRUB ISO's boot times only (BIOS and UEFI)
 //! wgate-qemu demo  <image>               the gateway between a LAN host and a WireGuard peer
 //! ```
@@ -32,6 +33,25 @@ fn main() -> ExitCode {
         Some("bench") if args.len() == 2 => bench(PathBuf::from(&args[1])),
         Some("tunnel-bench") if args.len() == 2 => {
             match harness::gwbench::tunnel(&PathBuf::from(&args[1])) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tunnel benchmark failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some("tunnel-bench") if args.len() > 2 => {
+            // `tunnel-bench <image> <machine>…`: the tunnel figures on each
+            // machine (pc, pc-intx, q35, q35-intx, microvm).
+            let kinds: Option<Vec<_>> = args[2..]
+                .iter()
+                .map(|name| harness::machine::MachineKind::from_name(name))
+                .collect();
+            let Some(kinds) = kinds else {
+                eprintln!("machines: pc, pc-intx, q35, q35-intx, microvm");
+                return ExitCode::FAILURE;
+            };
+            match harness::gwbench::tunnel_on(&PathBuf::from(&args[1]), &kinds) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("tunnel benchmark failed: {e}");
@@ -65,7 +85,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: wgate-qemu test <image> <work-dir> | run <image> [qemu args] | bench <image> | tunnel-bench <image> | grub-bench <image> | boot-bench <image> | demo <image>");
+            eprintln!("usage: wgate-qemu test <image> <work-dir> | run <image> [qemu args] | bench <image> | tunnel-bench <image> [machine…] | grub-bench <image> | boot-bench <image> | demo <image>");
             ExitCode::from(2)
         }
     }

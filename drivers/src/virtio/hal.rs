@@ -16,6 +16,7 @@ pub fn set_mmio_mapper(map: fn(u64, u64)) {
     MMIO_MAPPER.call_once(|| map);
 }
 
+/// Identity-maps device registers through the kernel's mapper.
 pub(crate) fn map_mmio(phys: u64, len: u64) {
     if let Some(map) = MMIO_MAPPER.get() {
         map(phys, len);

@@ -3,13 +3,15 @@
 mod book;
 pub mod console;
 mod hal;
+pub mod msix;
 pub mod net;
 pub mod rng;
 
+pub(crate) use hal::map_mmio;
 pub use hal::{set_mmio_mapper, IdentityHal};
 pub use virtio_drivers::transport::DeviceType;
 
-use crate::pci::{self, PortCam};
+use crate::pci::{self, Cam};
 use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
@@ -74,7 +76,7 @@ pub enum TransportError {
 /// without PCI, such as Firecracker and QEMU's `microvm`, use instead).
 pub enum VirtioBus {
     /// PCI, through the configuration ports.
-    Pci(PciRoot<PortCam>),
+    Pci(PciRoot<Cam>),
     /// virtio-mmio devices, in command-line order, with their type.
     Mmio(Vec<(DeviceLocation, DeviceType)>),
 }
@@ -89,6 +91,14 @@ impl VirtioBus {
     /// kernel runs; and no two windows may overlap.
     pub unsafe fn mmio(devices: Vec<(DeviceLocation, DeviceType)>) -> Self {
         Self::Mmio(devices)
+    }
+
+    /// The PCI root, for what only PCI devices have (MSI-X).
+    pub fn pci_root(&mut self) -> Option<&mut PciRoot<Cam>> {
+        match self {
+            Self::Pci(root) => Some(root),
+            Self::Mmio(_) => None,
+        }
     }
 
     /// Where devices were looked for, for messages.
@@ -167,7 +177,7 @@ pub unsafe fn probe_mmio(base: u64, size: u64) -> Result<DeviceType, MmioError> 
 }
 
 /// Every virtio device of `kind` on PCI bus 0, lowest address first.
-pub fn find_devices(root: &PciRoot<PortCam>, kind: DeviceType) -> Vec<DeviceLocation> {
+pub fn find_devices(root: &PciRoot<Cam>, kind: DeviceType) -> Vec<DeviceLocation> {
     let mut found: Vec<(DeviceFunction, DeviceLocation)> = pci::devices(root)
         .filter(|(_, info)| virtio_device_type(info) == Some(kind))
         .map(|(function, _)| {

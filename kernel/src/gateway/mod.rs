@@ -10,11 +10,12 @@ mod uapi;
 use crate::entropy::KernelRng;
 use crate::{interrupts, kprintln, time};
 use boot::BootInfo;
+use drivers::virtio::msix::InterruptRoute;
 use drivers::virtio::net::Nic;
 use net::engine::{Engine, Now, PeerId};
 use net::gateway::Gateway;
 use net::Instant;
-use report::{DropReport, PeerWatch, StageReport};
+use report::{DropReport, InterruptReport, PeerWatch, StageReport};
 
 /// Stops before forwarding anything: prints why, then idles for ever so
 /// the console stays readable (and QEMU's test harness can see the line).
@@ -98,10 +99,11 @@ pub fn run(boot: &BootInfo) {
     let nics =
         nics::bring_up(&config, boot.cmdline()).unwrap_or_else(|why| refuse(format_args!("{why}")));
     let mut uapi = uapi::Uapi::start(&config);
-    let (outer_irq, inner_irq) = (
-        nics.outer.location().irq_line,
-        nics.inner.location().irq_line,
-    );
+    let routes = [nics.outer.interrupt_route(), nics.inner.interrupt_route()];
+    let [outer_irq, inner_irq] = routes.map(|route| match route {
+        InterruptRoute::Intx { line } => line,
+        InterruptRoute::Msix { .. } => None,
+    });
     let peers = engine.peer_count();
     let mut gateway = Gateway::new(
         &config,
@@ -122,6 +124,7 @@ pub fn run(boot: &BootInfo) {
     let mut watch = PeerWatch::new(peers);
     let mut drops = DropReport::default();
     let mut stages = StageReport::default();
+    let mut interrupt_report = InterruptReport::new(routes);
     let lines = [
         outer_irq,
         inner_irq,
@@ -155,6 +158,7 @@ pub fn run(boot: &BootInfo) {
         watch.check(gateway.engine(), at);
         drops.check(&mut gateway, at);
         stages.check(&gateway, at);
+        interrupt_report.check(at);
         // Halt as soon as there is nothing to do. (Polling on for 300 µs
         // after the last frame, as NAPI's busy polling does, was measured:
         // under TCG on two host cores it made ping RTT through the tunnel

@@ -6,6 +6,7 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use drivers::virtio::msix::{InterruptRoute, MsiTarget};
 use drivers::virtio::net::{find_all, Nic, NicOptions};
 use net::config::{GatewayConfig, MacAddress};
 
@@ -32,6 +33,16 @@ fn lan_gso(cmdline: &str) -> bool {
     cmdline.split_whitespace().any(|word| word == "lan-gso=on")
 }
 
+/// How a device interrupts, for the console: `MSI-X vector 0x70` or
+/// `INTx line 11 (I/O APIC)`.
+pub fn route_text(route: InterruptRoute) -> String {
+    match route {
+        InterruptRoute::Msix { vector } => format!("MSI-X vector {vector:#x}"),
+        InterruptRoute::Intx { line: Some(line) } => format!("INTx line {line} (I/O APIC)"),
+        InterruptRoute::Intx { line: None } => "none (polled)".into(),
+    }
+}
+
 /// Starts every virtio-net NIC and picks the outer and inner ones.
 pub fn bring_up(config: &GatewayConfig, cmdline: &str) -> Result<Nics, String> {
     let mut bus = crate::devices::virtio_bus();
@@ -44,8 +55,16 @@ pub fn bring_up(config: &GatewayConfig, cmdline: &str) -> Result<Nics, String> {
         ));
     }
     let mut nics: Vec<Nic> = Vec::new();
+    // One MSI-X vector per NIC (used if the device offers MSI-X).
+    let mut targets: Vec<(drivers::virtio::Address, Option<MsiTarget>)> = Vec::new();
     for location in found {
-        let nic = Nic::start(&mut bus, location, NicOptions::default())
+        let msix = crate::interrupts::allocate_msi_vector();
+        targets.push((location.address, msix));
+        let options = NicOptions {
+            msix,
+            ..NicOptions::default()
+        };
+        let nic = Nic::start(&mut bus, location, options)
             .map_err(|e| format!("cannot start the virtio-net NIC at {location}: {e:?}"))?;
         nics.push(nic);
     }
@@ -76,6 +95,12 @@ pub fn bring_up(config: &GatewayConfig, cmdline: &str) -> Result<Nics, String> {
         let outer = pick(&mut nics, outer_mac, "outer")?;
         (outer, pick(&mut nics, inner_mac, "inner")?)
     };
+    let msix_target = |location: drivers::virtio::net::NicLocation| {
+        targets
+            .iter()
+            .find(|(address, _)| *address == location.address)
+            .and_then(|(_, target)| *target)
+    };
     // The outer NIC restarts with checksum offload both ways: received
     // WireGuard datagrams the device vouches for skip the software UDP check,
     // and IPv6 UDP checksums are left to the device.
@@ -85,6 +110,7 @@ pub fn bring_up(config: &GatewayConfig, cmdline: &str) -> Result<Nics, String> {
         rx_checksum: true,
         tx_checksum: true,
         rx_gso: false,
+        msix: msix_target(location),
     };
     let outer = Nic::start(&mut bus, location, offload)
         .map_err(|e| format!("cannot restart the outer virtio-net NIC with offloads: {e:?}"))?;
@@ -99,6 +125,7 @@ pub fn bring_up(config: &GatewayConfig, cmdline: &str) -> Result<Nics, String> {
             rx_checksum: false,
             tx_checksum: false,
             rx_gso: true,
+            msix: msix_target(location),
         };
         Nic::start(&mut bus, location, offload)
             .map_err(|e| format!("cannot restart the inner virtio-net NIC with GSO: {e:?}"))?
@@ -107,15 +134,16 @@ pub fn bring_up(config: &GatewayConfig, cmdline: &str) -> Result<Nics, String> {
     };
     for (role, nic) in [("outer", &outer), ("inner", &inner)] {
         let location = nic.location();
+        let route = nic.interrupt_route();
         log::info!(
-            "nic: {role} virtio-net at {location}, MAC {}, IRQ {:?}, checksum offload rx={} tx={}, receive GSO={}",
+            "nic: {role} virtio-net at {location}, MAC {}, interrupts {}, checksum offload rx={} tx={}, receive GSO={}",
             mac_text(nic.mac()),
-            location.irq_line,
+            route_text(route),
             nic.offloads().rx_checksum,
             nic.offloads().tx_checksum,
             nic.offloads().rx_gso
         );
-        if let Some(line) = location.irq_line {
+        if let InterruptRoute::Intx { line: Some(line) } = route {
             crate::interrupts::enable_device_line(line);
         }
     }

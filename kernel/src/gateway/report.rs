@@ -7,6 +7,7 @@ use super::VirtioGateway;
 use alloc::vec::Vec;
 use core::fmt;
 use core::net::SocketAddr;
+use drivers::virtio::msix::InterruptRoute;
 use net::engine::{Engine, EngineStats, PeerId};
 use net::gateway::stats::StageCycles;
 use net::router::RouterStats;
@@ -186,5 +187,71 @@ impl StageReport {
             crate::interrupts::device_interrupts(),
             crate::time::timer_interrupts()
         );
+    }
+}
+
+/// Prints, every two seconds when they changed, how many interrupts each
+/// NIC took and by which route, and how many went through the I/O APIC at
+/// all, as one line the end-to-end tests read:
+/// `interrupts: outer msix vector=0x70 count=…; inner intx line=11 count=…; io_apic=…; msix=…`.
+/// (An INTx line's count is its I/O APIC pin's, which devices sharing the
+/// line add to.)
+pub struct InterruptReport {
+    routes: [InterruptRoute; 2],
+    last: (u64, u64),
+    next_check: u64,
+}
+
+impl InterruptReport {
+    const INTERVAL_NANOS: u64 = 2_000_000_000;
+
+    /// For the outer and inner NICs' routes.
+    pub fn new(routes: [InterruptRoute; 2]) -> Self {
+        Self {
+            routes,
+            last: (0, 0),
+            next_check: 0,
+        }
+    }
+
+    pub fn check(&mut self, now: u64) {
+        if now < self.next_check {
+            return;
+        }
+        self.next_check = now + Self::INTERVAL_NANOS;
+        let totals = (
+            crate::interrupts::io_apic_interrupts(),
+            crate::interrupts::msi_interrupts_total(),
+        );
+        if totals == self.last {
+            return;
+        }
+        self.last = totals;
+        let [outer, inner] = self.routes.map(NicInterrupts);
+        crate::kprintln!(
+            "interrupts: outer {outer}; inner {inner}; io_apic={}; msix={}",
+            totals.0,
+            totals.1
+        );
+    }
+}
+
+struct NicInterrupts(InterruptRoute);
+
+impl fmt::Display for NicInterrupts {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.0 {
+            InterruptRoute::Msix { vector } => write!(
+                f,
+                "msix vector={vector:#x} count={}",
+                crate::interrupts::msi_interrupts(vector)
+            ),
+            InterruptRoute::Intx { line: Some(line) } => write!(
+                f,
+                "intx line={line} count={}",
+                crate::interrupts::pin_interrupts(line)
+            ),
+            InterruptRoute::Intx { line: None } => write!(f, "polled count=0"),
+        }
     }
 }

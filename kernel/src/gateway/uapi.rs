@@ -8,6 +8,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use drivers::virtio::console::{self, SerialPort};
+use drivers::virtio::msix::InterruptRoute;
 use net::config::GatewayConfig;
 use net::engine::Now;
 use net::gateway::{loop_counters, Control};
@@ -38,7 +39,8 @@ impl Uapi {
             );
             return None;
         };
-        let port = match SerialPort::start(&mut bus, location, PORT_NAME) {
+        let msix = crate::interrupts::allocate_msi_vector();
+        let port = match SerialPort::start(&mut bus, location, PORT_NAME, msix) {
             Ok(port) => port,
             Err(e) => {
                 log::warn!("uapi: cannot start the virtio-serial device: {e:?}");
@@ -52,10 +54,14 @@ impl Uapi {
                 return None;
             }
         };
-        if let Some(line) = location.irq_line {
+        let route = port.interrupt_route();
+        if let InterruptRoute::Intx { line: Some(line) } = route {
             crate::interrupts::enable_device_line(line);
         }
-        log::info!("uapi: serving the WireGuard userspace API on virtio-serial port `{PORT_NAME}`");
+        log::info!(
+            "uapi: serving the WireGuard userspace API on virtio-serial port `{PORT_NAME}`, interrupts {}",
+            super::nics::route_text(route)
+        );
         Some(Uapi {
             port,
             control,
@@ -66,9 +72,12 @@ impl Uapi {
         })
     }
 
-    /// The device's interrupt line.
+    /// The device's interrupt line, if it interrupts through INTx.
     pub fn irq_line(&self) -> Option<u8> {
-        self.port.location().irq_line
+        match self.port.interrupt_route() {
+            InterruptRoute::Intx { line } => line,
+            InterruptRoute::Msix { .. } => None,
+        }
     }
 
     /// Acknowledges the device's interrupt.

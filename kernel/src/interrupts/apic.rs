@@ -10,6 +10,7 @@ const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_GLOBAL_ENABLE: u64 = 1 << 11;
 
 mod reg {
+    pub const ID: usize = 0x020;
     pub const EOI: usize = 0x0b0;
     pub const SPURIOUS: usize = 0x0f0;
     pub const LVT_TIMER: usize = 0x320;
@@ -61,6 +62,12 @@ pub fn init() {
     write(reg::SPURIOUS, 0x100 | u32::from(super::SPURIOUS_VECTOR));
     write(reg::TIMER_DIVIDE, DIVIDE_BY_16);
     write(reg::LVT_TIMER, MASKED | u32::from(super::TIMER_VECTOR));
+}
+
+/// This CPU's local APIC ID (xAPIC: bits 24-31 of the ID register), the
+/// destination of MSI messages meant for it.
+pub fn id() -> u8 {
+    (read(reg::ID) >> 24) as u8
 }
 
 /// Signals the end of the interrupt being handled.

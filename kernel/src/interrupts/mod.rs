@@ -4,6 +4,13 @@
 //! the timer records that it fired, device interrupts set a pending bit. All
 //! real work happens in the main loop, which polls those records after every
 //! wake-up (see `time::idle_until`).
+//!
+//! Devices interrupt in one of two ways. Through MSI-X, a message straight
+//! to the local APIC on a vector of its own ([`allocate_msi_vector`]): the
+//! handler counts it and sends EOI, nothing else (the wake-up is the
+//! point). Or through their INTx line and the I/O APIC, which is brought up
+//! only when the first such line is enabled: a machine whose devices all
+//! use MSI-X never touches it.
 
 pub mod apic;
 mod exceptions;
@@ -21,6 +28,10 @@ pub const TIMER_VECTOR: u8 = 0x20;
 pub const DEVICE_VECTOR_BASE: u8 = 0x30;
 /// Number of device vectors (one bit each in [`take_pending_devices`]).
 pub const DEVICE_VECTORS: u8 = 64;
+/// First vector handed out for MSI-X.
+pub const MSI_VECTOR_BASE: u8 = 0x70;
+/// Number of MSI-X vectors.
+pub const MSI_VECTORS: u8 = 16;
 /// The APIC's spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 
@@ -62,12 +73,26 @@ pub fn init() {
     idt::load();
 }
 
-/// Brings up the I/O APIC (after paging, which maps it).
+/// Brings up the I/O APIC (after paging, which maps it), once: on the
+/// first INTx line enabled, or when virtio-mmio devices are given.
 pub fn init_io_apic() {
-    ioapic::init();
+    static DONE: spin::Once = spin::Once::new();
+    DONE.call_once(|| {
+        ioapic::init();
+        log::info!("interrupts: I/O APIC in use (a device interrupts through INTx)");
+    });
 }
 
+/// Interrupts taken through the I/O APIC (INTx lines).
 static DEVICE_INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+/// Interrupts taken per I/O APIC pin.
+static PIN_INTERRUPTS: [AtomicU64; DEVICE_VECTORS as usize] =
+    [const { AtomicU64::new(0) }; DEVICE_VECTORS as usize];
+/// Interrupts taken per MSI-X vector.
+static MSI_INTERRUPTS: [AtomicU64; MSI_VECTORS as usize] =
+    [const { AtomicU64::new(0) }; MSI_VECTORS as usize];
+/// MSI-X vectors handed out.
+static MSI_ALLOCATED: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
 
 /// Called by `interrupt_common` with the saved frame of every interrupt.
 #[no_mangle]
@@ -90,15 +115,65 @@ extern "C" fn interrupt_dispatch(frame: &mut TrapFrame) {
             ioapic::mask(pin);
             PENDING_DEVICES.fetch_or(1 << pin, Ordering::AcqRel);
             DEVICE_INTERRUPTS.fetch_add(1, Ordering::Relaxed);
+            PIN_INTERRUPTS[usize::from(pin)].fetch_add(1, Ordering::Relaxed);
+            apic::end_of_interrupt();
+        }
+        v if (MSI_VECTOR_BASE..MSI_VECTOR_BASE + MSI_VECTORS).contains(&v) => {
+            // An edge, already delivered: count it and let the main loop
+            // (which this interrupt woke) poll the device.
+            MSI_INTERRUPTS[usize::from(v - MSI_VECTOR_BASE)].fetch_add(1, Ordering::Relaxed);
             apic::end_of_interrupt();
         }
         _ => apic::end_of_interrupt(),
     }
 }
 
-/// Device interrupts taken since boot (for the stage report: each one costs
-/// an entry, a full FPU/SSE/AVX save and restore, and a wake-up).
+/// A fresh MSI-X vector and the local APIC to aim it at (the boot CPU's,
+/// the only one running), or None when all are handed out.
+pub fn allocate_msi_vector() -> Option<drivers::virtio::msix::MsiTarget> {
+    let index = MSI_ALLOCATED
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < MSI_VECTORS).then_some(n + 1)
+        })
+        .ok()?;
+    Some(drivers::virtio::msix::MsiTarget {
+        apic_id: apic::id(),
+        vector: MSI_VECTOR_BASE + index,
+    })
+}
+
+/// Interrupts taken on MSI-X `vector` since boot.
+pub fn msi_interrupts(vector: u8) -> u64 {
+    vector
+        .checked_sub(MSI_VECTOR_BASE)
+        .and_then(|i| MSI_INTERRUPTS.get(usize::from(i)))
+        .map_or(0, |c| c.load(Ordering::Relaxed))
+}
+
+/// Interrupts taken on every MSI-X vector since boot.
+pub fn msi_interrupts_total() -> u64 {
+    MSI_INTERRUPTS
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
+}
+
+/// Device interrupts taken since boot, through the I/O APIC and MSI-X
+/// (for the stage report: each one costs an entry, a full FPU/SSE/AVX save
+/// and restore, and a wake-up).
 pub fn device_interrupts() -> u64 {
+    io_apic_interrupts() + msi_interrupts_total()
+}
+
+/// Interrupts taken on I/O APIC input `pin` since boot.
+pub fn pin_interrupts(pin: u8) -> u64 {
+    PIN_INTERRUPTS
+        .get(usize::from(pin))
+        .map_or(0, |c| c.load(Ordering::Relaxed))
+}
+
+/// Interrupts taken through the I/O APIC (INTx lines) since boot.
+pub fn io_apic_interrupts() -> u64 {
     DEVICE_INTERRUPTS.load(Ordering::Relaxed)
 }
 
@@ -111,6 +186,7 @@ pub fn take_pending_devices() -> u64 {
 /// Routes a level-triggered device line to its vector and enables it.
 pub fn enable_device_line(pin: u8) {
     if pin < DEVICE_VECTORS {
+        init_io_apic();
         ioapic::route_level(pin, DEVICE_VECTOR_BASE + pin);
         ioapic::unmask(pin);
     }

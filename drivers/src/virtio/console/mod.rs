@@ -32,6 +32,8 @@ mod port_rx;
 mod port_tx;
 mod queues;
 
+use super::msix::{InterruptRoute, MsiTarget, VirtioMsix};
+use super::Address;
 use super::{AnyTransport, IdentityHal, TransportError, VirtioBus};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -168,6 +170,8 @@ struct PortRings {
 pub struct SerialPort {
     transport: AnyTransport,
     location: ConsoleLocation,
+    /// MSI-X, when in use (else INTx).
+    msix: Option<VirtioMsix>,
     control_rx: ControlRx,
     control_tx: ControlTx,
     /// Rings of port ids 0..n, all set up before DRIVER_OK.
@@ -194,6 +198,7 @@ impl SerialPort {
         bus: &mut VirtioBus,
         location: ConsoleLocation,
         name: &str,
+        msix: Option<MsiTarget>,
     ) -> Result<SerialPort, ConsoleError> {
         if name.is_empty() || name.len() > MAX_NAME_LEN {
             return Err(ConsoleError::BadName);
@@ -206,6 +211,20 @@ impl SerialPort {
             .read_consistent(|| transport.read_config_space::<u32>(CONFIG_MAX_NR_PORTS))
             .map_err(ConsoleError::Device)?;
         let ports = queues::ports_to_set_up(max_nr_ports);
+        // MSI-X is a PCI capability: a virtio-mmio device keeps its line.
+        let pci = match (bus.pci_root(), location.address) {
+            (Some(root), Address::Pci(function)) => Some((root, function)),
+            _ => None,
+        };
+        let msix = msix.zip(pci).and_then(|(target, (root, function))| {
+            let mut used = Vec::with_capacity(2 + 2 * ports as usize);
+            used.extend([queues::CONTROL_RECEIVE, queues::CONTROL_TRANSMIT]);
+            for id in 0..ports {
+                used.extend(queues::receive_queue(id));
+                used.extend(queues::transmit_queue(id));
+            }
+            VirtioMsix::start(root, function, target, &used)
+        });
         let control_rx = ControlRx::new(ring(&mut transport, queues::CONTROL_RECEIVE)?)
             .map_err(|_| ConsoleError::Broken)?;
         let control_tx = ControlTx::new(ring(&mut transport, queues::CONTROL_TRANSMIT)?);
@@ -229,6 +248,7 @@ impl SerialPort {
         let mut port = Self {
             transport,
             location,
+            msix,
             control_rx,
             control_tx,
             rings: rings.into_boxed_slice(),
@@ -353,10 +373,22 @@ impl SerialPort {
         }
     }
 
-    /// Acknowledges the device's interrupt: reads the ISR, which deasserts
-    /// its INTx line.
+    /// Acknowledges the device's INTx interrupt: reads the ISR, which
+    /// deasserts the line (nothing to do under MSI-X).
     pub fn ack_interrupt(&mut self) {
-        let _ = self.transport.ack_interrupt();
+        if self.msix.is_none() {
+            let _ = self.transport.ack_interrupt();
+        }
+    }
+
+    /// How the device interrupts: MSI-X to a vector, or its INTx line.
+    pub fn interrupt_route(&self) -> InterruptRoute {
+        match &self.msix {
+            Some(msix) => msix.route(),
+            None => InterruptRoute::Intx {
+                line: self.location.irq_line,
+            },
+        }
     }
 
     /// A client is connected and its session is live: `write` takes bytes.

@@ -34,6 +34,8 @@ pub use header::{RxChecksum, RxInfo, TxFrame};
 pub use rx::RxQueue;
 pub use tx::TxQueue;
 
+use super::msix::{InterruptRoute, MsiTarget, VirtioMsix};
+use super::Address;
 use super::{AnyTransport, TransportError, VirtioBus};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -123,6 +125,8 @@ pub enum NicError {
     /// The device did not accept the negotiated features (FEATURES_OK
     /// cleared).
     FeaturesRejected,
+    /// The device no longer accepts the MSI-X vector after a reset.
+    MsixRefused,
     /// A queue is smaller on the device than this driver's constant.
     QueueTooSmall {
         /// Virtqueue index (0 receive, 1 transmit).
@@ -146,6 +150,9 @@ pub struct NicOptions {
     /// Negotiate GUEST_TSO4/6 with GUEST_CSUM and MRG_RXBUF: received
     /// frames may be GSO frames of up to 64 KiB (`RxInfo::gso`).
     pub rx_gso: bool,
+    /// Interrupt through MSI-X to this vector and local APIC, if the
+    /// device offers MSI-X and accepts the vector; otherwise INTx.
+    pub msix: Option<MsiTarget>,
 }
 
 /// Offloads negotiated.
@@ -210,6 +217,8 @@ pub struct Nic {
     rx: ManuallyDrop<RxQueue>,
     tx: ManuallyDrop<TxQueue>,
     location: NicLocation,
+    /// MSI-X, when in use (else INTx).
+    msix: Option<VirtioMsix>,
     mac: [u8; 6],
     features: Features,
     /// Receive interrupts are on (restored after a device reset).
@@ -233,6 +242,13 @@ impl Nic {
         // On any error below, dropping `transport` resets the device, which
         // was never told DRIVER_OK nor notified, so it touched no buffer.
         let features = negotiate(&mut transport, Features::wanted(options))?;
+        // MSI-X is a PCI capability: virtio-mmio devices keep their line.
+        let msix = match (options.msix, bus.pci_root(), location.address) {
+            (Some(target), Some(root), Address::Pci(function)) => {
+                VirtioMsix::start(root, function, target, &QUEUES)
+            }
+            _ => None,
+        };
         let mac = transport
             .read_consistent(|| transport.read_config_space::<[u8; 6]>(0))
             .map_err(NicError::Device)?;
@@ -269,6 +285,7 @@ impl Nic {
             rx: ManuallyDrop::new(rx),
             tx: ManuallyDrop::new(tx),
             location,
+            msix,
             mac,
             features,
             rx_interrupts: true,
@@ -312,10 +329,23 @@ impl Nic {
         MAX_FRAME
     }
 
-    /// Acknowledges the device's interrupt, which deasserts its line (PCI:
-    /// reading the ISR; MMIO: writing InterruptACK).
+    /// How the NIC interrupts: MSI-X to a vector, or its INTx line.
+    pub fn interrupt_route(&self) -> InterruptRoute {
+        match &self.msix {
+            Some(msix) => msix.route(),
+            None => InterruptRoute::Intx {
+                line: self.location.irq_line,
+            },
+        }
+    }
+
+    /// Acknowledges the device's INTx interrupt, which deasserts its line
+    /// (PCI: reading the ISR; MMIO: writing InterruptACK). Nothing to do
+    /// under MSI-X (messages are edges; the ISR is not used).
     pub fn ack_interrupt(&mut self) {
-        let _ = self.transport.ack_interrupt();
+        if self.msix.is_none() {
+            let _ = self.transport.ack_interrupt();
+        }
     }
 
     /// The receive and transmit queues, to use at once (a frame received
@@ -438,6 +468,10 @@ impl Nic {
         if negotiate(&mut self.transport, self.features)? != self.features {
             return Err(NicError::FeaturesRejected);
         }
+        // A reset forgets the queues' MSI-X entries.
+        if let Some(msix) = &self.msix {
+            msix.assign(&QUEUES).map_err(|_| NicError::MsixRefused)?;
+        }
         let (rx_ring, tx_ring) = rings(&mut self.transport)?;
         self.rx.reinstall(rx_ring);
         self.tx.reinstall(tx_ring);
@@ -465,6 +499,9 @@ impl Drop for Nic {
         }
     }
 }
+
+/// Both queues, for MSI-X assignment.
+const QUEUES: [u16; 2] = [QUEUE_RECEIVE, QUEUE_TRANSMIT];
 
 /// Resets the device: it drops every ring and buffer. Complete when the
 /// status reads back 0 (QEMU resets at once); bounded, so a broken device
