@@ -122,6 +122,14 @@ impl BootInfo {
         core::str::from_utf8(&self.cmdline[..self.cmdline_len]).unwrap_or("")
     }
 
+    /// The value of the first `key=value` word of the command line
+    /// (words are separated by whitespace), if there is one.
+    pub fn cmdline_option(&self, key: &str) -> Option<&str> {
+        self.cmdline()
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+    }
+
     pub(crate) fn push_region(&mut self, start: u64, len: u64) {
         if len == 0 || self.region_count == MAX_REGIONS {
             return;
