@@ -63,6 +63,9 @@ pub enum BootError {
     Unreadable,
     /// The loader gave no memory map.
     NoMemoryMap,
+    /// A memory region or module reaches past the end of the 64-bit address
+    /// space: the whole map is refused rather than used half-understood.
+    WrapsAround,
 }
 
 /// Everything the kernel needs from the loader, copied out of the loader's
@@ -130,12 +133,16 @@ impl BootInfo {
             .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
     }
 
-    pub(crate) fn push_region(&mut self, start: u64, len: u64) {
+    /// Records a usable RAM region; one that wraps around the address
+    /// space is an error.
+    pub(crate) fn push_region(&mut self, start: u64, len: u64) -> Result<(), BootError> {
+        start.checked_add(len).ok_or(BootError::WrapsAround)?;
         if len == 0 || self.region_count == MAX_REGIONS {
-            return;
+            return Ok(());
         }
         self.regions[self.region_count] = MemoryRegion { start, len };
         self.region_count += 1;
+        Ok(())
     }
 
     /// Copies a NUL-terminated string at `addr`, truncated to [`MAX_CMDLINE`].

@@ -68,7 +68,7 @@ fn read_memory_map(
         let start = memory.read_u64(entry).ok_or(BootError::Unreadable)?;
         let len = memory.read_u64(entry + 8).ok_or(BootError::Unreadable)?;
         if memory.read_u32(entry + 16).ok_or(BootError::Unreadable)? == MEMORY_AVAILABLE {
-            info.push_region(start, len);
+            info.push_region(start, len)?;
         }
         entry += entry_size;
     }
@@ -171,6 +171,35 @@ mod tests {
             bytes: &mem,
         };
         assert_eq!(parse(BASE, &memory).unwrap_err(), BootError::Unreadable);
+    }
+
+    /// Found by fuzzing (fuzz/regressions/boot_multiboot2/region-wraps-around):
+    /// a memory-map entry whose end lies past 2^64 was accepted.
+    #[test]
+    fn regions_wrapping_around_are_refused() {
+        let mut b = Builder::new();
+        b.tag(
+            TAG_MEMORY_MAP,
+            &memory_map(&[(0x10_0000, 0x100_0000, 1), (u64::MAX - 0xfff, 0xfff, 1)]),
+        );
+        let mem = b.finish();
+        let memory = BufferMemory {
+            base: BASE,
+            bytes: &mem,
+        };
+        // Its end (one past the last byte) is still a u64.
+        assert_eq!(parse(BASE, &memory).unwrap().memory_regions().len(), 2);
+        let mut b = Builder::new();
+        b.tag(
+            TAG_MEMORY_MAP,
+            &memory_map(&[(0x10_0000, 0x100_0000, 1), (u64::MAX - 0xfff, 0x1000, 1)]),
+        );
+        let mem = b.finish();
+        let memory = BufferMemory {
+            base: BASE,
+            bytes: &mem,
+        };
+        assert_eq!(parse(BASE, &memory).unwrap_err(), BootError::WrapsAround);
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub fn parse(addr: u64, memory: &impl PhysicalMemory) -> Result<BootInfo, BootEr
         let entry = read64(field::MODLIST_PADDR)?;
         let start = memory.read_u64(entry).ok_or(BootError::Unreadable)?;
         let len = memory.read_u64(entry + 8).ok_or(BootError::Unreadable)?;
+        start.checked_add(len).ok_or(BootError::WrapsAround)?;
         info.initrd = Some(Module { start, len });
     }
     // The memory map fields exist from version 1 on.
@@ -48,7 +49,7 @@ pub fn parse(addr: u64, memory: &impl PhysicalMemory) -> Result<BootInfo, BootEr
             let len = memory.read_u64(entry + 8).ok_or(BootError::Unreadable)?;
             let kind = memory.read_u32(entry + 16).ok_or(BootError::Unreadable)?;
             if kind == MEMMAP_TYPE_RAM {
-                info.push_region(start, len);
+                info.push_region(start, len)?;
             }
         }
     }
@@ -119,6 +120,33 @@ mod tests {
         assert_eq!(regions.len(), 2, "the reserved region is skipped");
         assert_eq!(regions[1].start, 0x10_0000);
         assert_eq!(info.usable_bytes(), 0x9fc00 + 0x1f0_0000);
+    }
+
+    /// Found by fuzzing (fuzz/regressions/boot_pvh/module-wraps-around): a
+    /// module or RAM region whose end lies past 2^64 was accepted, and the
+    /// kernel's reservation of it wrapped around.
+    #[test]
+    fn regions_and_modules_wrapping_around_are_refused() {
+        let memory = |mem: &[u8; 0x400]| {
+            parse(
+                BASE,
+                &BufferMemory {
+                    base: BASE,
+                    bytes: mem,
+                },
+            )
+            .map(|_| ())
+        };
+        let mut mem = sample(1);
+        put64(&mut mem, 0x200, u64::MAX - 100);
+        put64(&mut mem, 0x208, 101);
+        assert_eq!(memory(&mem), Err(BootError::WrapsAround));
+        put64(&mut mem, 0x208, 100);
+        assert_eq!(memory(&mem), Ok(()), "an end of 2^64 - 1 is fine");
+        let mut mem = sample(1);
+        put64(&mut mem, 0x330, u64::MAX);
+        put64(&mut mem, 0x338, 2);
+        assert_eq!(memory(&mem), Err(BootError::WrapsAround));
     }
 
     #[test]
