@@ -6,6 +6,10 @@ use crate::{multiboot2, pvh, PhysicalMemory};
 pub const MAX_REGIONS: usize = 32;
 /// Longest kernel command line we keep, in bytes.
 pub const MAX_CMDLINE: usize = 256;
+/// No RAM region or module may end above this: 2^52 bytes, the most
+/// physical memory an x86-64 CPU can address. Below it, rounding a region
+/// to pages and adding up regions cannot overflow.
+pub const MAX_PHYSICAL_ADDRESS: u64 = 1 << 52;
 
 /// Which loader protocol started the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,9 +67,18 @@ pub enum BootError {
     Unreadable,
     /// The loader gave no memory map.
     NoMemoryMap,
-    /// A memory region or module reaches past the end of the 64-bit address
-    /// space: the whole map is refused rather than used half-understood.
-    WrapsAround,
+    /// A memory region or module ends above [`MAX_PHYSICAL_ADDRESS`] (or
+    /// wraps around 2^64): the whole map is refused rather than used
+    /// half-understood.
+    OutOfRange,
+}
+
+/// Checks that `[start, start + len)` ends at or below [`MAX_PHYSICAL_ADDRESS`].
+pub(crate) fn check_range(start: u64, len: u64) -> Result<(), BootError> {
+    match start.checked_add(len) {
+        Some(end) if end <= MAX_PHYSICAL_ADDRESS => Ok(()),
+        _ => Err(BootError::OutOfRange),
+    }
 }
 
 /// Everything the kernel needs from the loader, copied out of the loader's
@@ -133,10 +146,10 @@ impl BootInfo {
             .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
     }
 
-    /// Records a usable RAM region; one that wraps around the address
-    /// space is an error.
+    /// Records a usable RAM region; one that ends above
+    /// [`MAX_PHYSICAL_ADDRESS`] is an error.
     pub(crate) fn push_region(&mut self, start: u64, len: u64) -> Result<(), BootError> {
-        start.checked_add(len).ok_or(BootError::WrapsAround)?;
+        check_range(start, len)?;
         if len == 0 || self.region_count == MAX_REGIONS {
             return Ok(());
         }

@@ -12,7 +12,10 @@ mod info;
 pub mod multiboot2;
 pub mod pvh;
 
-pub use info::{BootError, BootInfo, MemoryRegion, Module, Protocol, MAX_CMDLINE, MAX_REGIONS};
+pub use info::{
+    BootError, BootInfo, MemoryRegion, Module, Protocol, MAX_CMDLINE, MAX_PHYSICAL_ADDRESS,
+    MAX_REGIONS,
+};
 
 #[cfg(target_os = "none")]
 core::arch::global_asm!(include_str!("entry.s"));

@@ -1,6 +1,8 @@
 //! The Xen PVH boot ABI's `hvm_start_info`, as QEMU, Firecracker and
 //! Cloud Hypervisor fill it in.
 
+#[cfg(test)]
+use crate::MAX_PHYSICAL_ADDRESS;
 use crate::{BootError, BootInfo, Module, PhysicalMemory, Protocol};
 
 /// `hvm_start_info.magic`.
@@ -36,7 +38,7 @@ pub fn parse(addr: u64, memory: &impl PhysicalMemory) -> Result<BootInfo, BootEr
         let entry = read64(field::MODLIST_PADDR)?;
         let start = memory.read_u64(entry).ok_or(BootError::Unreadable)?;
         let len = memory.read_u64(entry + 8).ok_or(BootError::Unreadable)?;
-        start.checked_add(len).ok_or(BootError::WrapsAround)?;
+        crate::info::check_range(start, len)?;
         info.initrd = Some(Module { start, len });
     }
     // The memory map fields exist from version 1 on.
@@ -122,11 +124,12 @@ mod tests {
         assert_eq!(info.usable_bytes(), 0x9fc00 + 0x1f0_0000);
     }
 
-    /// Found by fuzzing (fuzz/regressions/boot_pvh/module-wraps-around): a
-    /// module or RAM region whose end lies past 2^64 was accepted, and the
-    /// kernel's reservation of it wrapped around.
+    /// Found by fuzzing (fuzz/regressions/boot_pvh): a module or RAM region
+    /// whose end lies past 2^64 was accepted, and the kernel's reservation of
+    /// it wrapped around; regions near 2^64 overflowed the total and would
+    /// wrap when rounded to pages.
     #[test]
-    fn regions_and_modules_wrapping_around_are_refused() {
+    fn regions_and_modules_beyond_physical_memory_are_refused() {
         let memory = |mem: &[u8; 0x400]| {
             parse(
                 BASE,
@@ -140,13 +143,16 @@ mod tests {
         let mut mem = sample(1);
         put64(&mut mem, 0x200, u64::MAX - 100);
         put64(&mut mem, 0x208, 101);
-        assert_eq!(memory(&mem), Err(BootError::WrapsAround));
+        assert_eq!(memory(&mem), Err(BootError::OutOfRange), "wraps around");
+        put64(&mut mem, 0x200, MAX_PHYSICAL_ADDRESS - 100);
+        put64(&mut mem, 0x208, 101);
+        assert_eq!(memory(&mem), Err(BootError::OutOfRange));
         put64(&mut mem, 0x208, 100);
-        assert_eq!(memory(&mem), Ok(()), "an end of 2^64 - 1 is fine");
+        assert_eq!(memory(&mem), Ok(()), "ending at the limit is fine");
         let mut mem = sample(1);
-        put64(&mut mem, 0x330, u64::MAX);
-        put64(&mut mem, 0x338, 2);
-        assert_eq!(memory(&mem), Err(BootError::WrapsAround));
+        put64(&mut mem, 0x330, u64::MAX - 0xfff);
+        put64(&mut mem, 0x338, 0x800);
+        assert_eq!(memory(&mem), Err(BootError::OutOfRange));
     }
 
     #[test]

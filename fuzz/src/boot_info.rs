@@ -1,15 +1,16 @@
 //! The boot-information parsers: PVH `hvm_start_info` with its memory map,
 //! Multiboot2 tags, and the kernel command line.
 
-use boot::{BootInfo, BufferMemory, MAX_CMDLINE, MAX_REGIONS};
+use boot::{BootInfo, BufferMemory, MAX_CMDLINE, MAX_PHYSICAL_ADDRESS, MAX_REGIONS};
 
 /// Where the fuzz input lies in "physical memory": pointers inside it are
 /// absolute addresses from here.
 pub const BASE: u64 = 0x1000;
 
 /// What the kernel relies on in a parsed `BootInfo`: a memory map of at
-/// most `MAX_REGIONS` non-empty regions that do not wrap around the address
-/// space, a total that does not overflow, a command line without NUL.
+/// most `MAX_REGIONS` non-empty regions that end within the physical
+/// address space (so page rounding and totals cannot overflow), the same
+/// for the module, and a command line without NUL.
 fn check(info: &BootInfo) {
     let regions = info.memory_regions();
     assert!(!regions.is_empty() && regions.len() <= MAX_REGIONS);
@@ -17,10 +18,15 @@ fn check(info: &BootInfo) {
     for region in regions {
         assert!(region.len > 0, "an empty region");
         assert!(
-            region.start.checked_add(region.len).is_some(),
-            "a region that wraps around: {region:?}"
+            region
+                .start
+                .checked_add(region.len)
+                .is_some_and(|end| end <= MAX_PHYSICAL_ADDRESS),
+            "a region beyond physical memory: {region:?}"
         );
-        total = total.saturating_add(region.len);
+        total = total
+            .checked_add(region.len)
+            .expect("a total that overflows");
     }
     assert_eq!(info.usable_bytes(), total);
     let cmdline = info.cmdline();

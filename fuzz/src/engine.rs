@@ -73,13 +73,17 @@ fn engine(ours: [u8; 32], theirs: [u8; 32], allowed: Ipv4Addr, endpoint: usize) 
     spec.allowed_ips = vec![IpCidr::new(IpAddr::V4(allowed), 32).expect("a /32")];
     spec.endpoint = Some(address(endpoint));
     let mut rng = ChaCha8Rng::seed_from_u64(u64::from(ours[0]));
-    Engine::new(
-        PrivateKey::from_bytes(ours),
-        [spec],
-        EngineOptions::default(),
-        &mut rng,
-    )
-    .expect("a valid engine")
+    // Small tables (every run builds two engines), and few handshakes per
+    // second before the engine counts itself under load, so that cookie
+    // replies and MAC2 are a few initiations away.
+    let options = EngineOptions {
+        staged_packets_total: 16,
+        staged_packets_per_peer: 8,
+        handshakes_per_second_before_load: 8,
+        rate_limiter_entries: 64,
+        ..EngineOptions::default()
+    };
+    Engine::new(PrivateKey::from_bytes(ours), [spec], options, &mut rng).expect("a valid engine")
 }
 
 /// Drops counted on the sending side (packets from the LAN), not for
