@@ -27,7 +27,7 @@ for t in $targets; do
 done
 wait
 for t in $targets; do
-  cpu=$(awk 'NR == 1 { printf "%d", $1 + $2 }' "$logs/$t.time" 2>/dev/null || echo "?")
+  cpu=$(tail -n 1 "$logs/$t.time" | awk '{ printf "%d", $1 + $2 }')
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$t.log" | tail -1)
   if [ "$(cat "$logs/$t.status")" = 0 ]; then
     result=clean
