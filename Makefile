@@ -12,7 +12,7 @@
 #   make reproduce  build the image (and an ISO) twice in different places and
 #                   compare hashes
 #   make lint       rustfmt --check and clippy -D warnings (host crates and kernel)
-#   make fuzz       run the fuzz targets (FUZZ_SECONDS each, default 60)
+#   make fuzz       run the fuzz targets (FUZZ_SECONDS each, default 60; FUZZ_TARGETS=...)
 #
 # The kernel is built for kernel/x86_64-wgate.json (hard-float, SSE2) with
 # core/alloc rebuilt from the pinned toolchain's rust-src; see README.md,
@@ -92,7 +92,7 @@ lint: fmt-check clippy
 
 fmt-check:
 	cargo fmt --all --check
-	for manifest in $$(find . -name target -prune -o -path '*/fuzz/Cargo.toml' -print); do \
+	for manifest in $$(find . -name target -prune -o \( -path '*/fuzz/Cargo.toml' -o -path '*/fuzz/libfuzzer/Cargo.toml' \) -print); do \
 	  cargo fmt --check --manifest-path "$$manifest"; \
 	done
 
@@ -134,12 +134,29 @@ bench: image harness
 	$(HARNESS) bench $(IMAGE)
 
 # Coverage-guided fuzzing (libFuzzer through cargo-fuzz), FUZZ_SECONDS per
-# target. cargo-fuzz's -Z flags are accepted from the pinned stable
-# compiler with RUSTC_BOOTSTRAP=1, as for the kernel build.
+# target, FUZZ_TARGETS to pick some (default: all). cargo-fuzz's -Z flags
+# are accepted from the pinned stable compiler with RUSTC_BOOTSTRAP=1, as
+# for the kernel build. New inputs go into the committed corpora
+# (fuzz/corpus/<target>/, minimise with `cargo fuzz cmin`; see README,
+# "Fuzzing"); a crash stops the run and leaves its input in
+# fuzz/libfuzzer/artifacts/<target>/.
 FUZZ_SECONDS ?= 60
+GATEWAY_FUZZ_TARGETS := wg_messages engine_receive replay_window config_parser router \
+        neighbor boot_pvh boot_multiboot2 boot_cmdline
+FUZZ_TARGETS ?= $(GATEWAY_FUZZ_TARGETS) aead_differential
+FUZZ_RUN = RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none
 fuzz: setup
 	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
-	cd crypto/fast-aead/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none aead_differential -- -max_total_time=$(FUZZ_SECONDS)
+	@for target in $(FUZZ_TARGETS); do \
+	  echo "=== fuzz $$target ($(FUZZ_SECONDS) s)"; \
+	  if [ "$$target" = aead_differential ]; then \
+	    (cd crypto/fast-aead/fuzz && $(FUZZ_RUN) aead_differential -- -max_total_time=$(FUZZ_SECONDS)); \
+	  else \
+	    mkdir -p fuzz/corpus/$$target && \
+	    $(FUZZ_RUN) --fuzz-dir fuzz/libfuzzer $$target fuzz/corpus/$$target -- \
+	      -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024; \
+	  fi || exit 1; \
+	done
 
 clean:
 	cargo clean

@@ -8,6 +8,10 @@ pub const MAX_REGIONS: usize = 32;
 /// `microvm` appends a `virtio_mmio.device=` argument of about 35 bytes per
 /// device to whatever the user gave.
 pub const MAX_CMDLINE: usize = 2048;
+/// No RAM region or module may end above this: 2^52 bytes, the most
+/// physical memory an x86-64 CPU can address. Below it, rounding a region
+/// to pages and adding up regions cannot overflow.
+pub const MAX_PHYSICAL_ADDRESS: u64 = 1 << 52;
 
 /// Which loader protocol started the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +69,18 @@ pub enum BootError {
     Unreadable,
     /// The loader gave no memory map.
     NoMemoryMap,
+    /// A memory region or module ends above [`MAX_PHYSICAL_ADDRESS`] (or
+    /// wraps around 2^64): the whole map is refused rather than used
+    /// half-understood.
+    OutOfRange,
+}
+
+/// Checks that `[start, start + len)` ends at or below [`MAX_PHYSICAL_ADDRESS`].
+pub(crate) fn check_range(start: u64, len: u64) -> Result<(), BootError> {
+    match start.checked_add(len) {
+        Some(end) if end <= MAX_PHYSICAL_ADDRESS => Ok(()),
+        _ => Err(BootError::OutOfRange),
+    }
 }
 
 /// Everything the kernel needs from the loader, copied out of the loader's
@@ -132,12 +148,24 @@ impl BootInfo {
         self.cmdline_truncated
     }
 
-    pub(crate) fn push_region(&mut self, start: u64, len: u64) {
+    /// The value of the first `key=value` word of the command line
+    /// (words are separated by whitespace), if there is one.
+    pub fn cmdline_option(&self, key: &str) -> Option<&str> {
+        self.cmdline()
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    /// Records a usable RAM region; one that ends above
+    /// [`MAX_PHYSICAL_ADDRESS`] is an error.
+    pub(crate) fn push_region(&mut self, start: u64, len: u64) -> Result<(), BootError> {
+        check_range(start, len)?;
         if len == 0 || self.region_count == MAX_REGIONS {
-            return;
+            return Ok(());
         }
         self.regions[self.region_count] = MemoryRegion { start, len };
         self.region_count += 1;
+        Ok(())
     }
 
     /// Copies a NUL-terminated string at `addr`, truncated to [`MAX_CMDLINE`].

@@ -15,7 +15,10 @@ pub mod multiboot2;
 pub mod pvh;
 pub mod virtio_mmio;
 
-pub use info::{BootError, BootInfo, MemoryRegion, Module, Protocol, MAX_CMDLINE, MAX_REGIONS};
+pub use info::{
+    BootError, BootInfo, MemoryRegion, Module, Protocol, MAX_CMDLINE, MAX_PHYSICAL_ADDRESS,
+    MAX_REGIONS,
+};
 
 /// The entry assembly (a module only to carry the lint exemption).
 #[cfg(target_os = "none")]

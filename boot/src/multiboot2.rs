@@ -68,7 +68,7 @@ fn read_memory_map(
         let start = memory.read_u64(entry).ok_or(BootError::Unreadable)?;
         let len = memory.read_u64(entry + 8).ok_or(BootError::Unreadable)?;
         if memory.read_u32(entry + 16).ok_or(BootError::Unreadable)? == MEMORY_AVAILABLE {
-            info.push_region(start, len);
+            info.push_region(start, len)?;
         }
         entry += entry_size;
     }
@@ -171,6 +171,39 @@ mod tests {
             bytes: &mem,
         };
         assert_eq!(parse(BASE, &memory).unwrap_err(), BootError::Unreadable);
+    }
+
+    /// Found by fuzzing (fuzz/regressions/boot_multiboot2): memory-map
+    /// entries whose end lies past 2^64 were accepted, and regions near 2^64
+    /// overflowed the total RAM and would wrap when rounded to pages.
+    #[test]
+    fn regions_beyond_physical_memory_are_refused() {
+        let parse_map = |entries: &[(u64, u64, u32)]| {
+            let mut b = Builder::new();
+            b.tag(TAG_MEMORY_MAP, &memory_map(entries));
+            let mem = b.finish();
+            parse(
+                BASE,
+                &BufferMemory {
+                    base: BASE,
+                    bytes: &mem,
+                },
+            )
+            .map(|info| info.memory_regions().len())
+        };
+        let low = (0x10_0000, 0x100_0000, 1);
+        let limit = crate::MAX_PHYSICAL_ADDRESS;
+        assert_eq!(parse_map(&[low, (limit - 0x1000, 0x1000, 1)]), Ok(2));
+        assert_eq!(
+            parse_map(&[low, (limit - 0x1000, 0x1001, 1)]),
+            Err(BootError::OutOfRange)
+        );
+        assert_eq!(
+            parse_map(&[low, (u64::MAX - 0xfff, 0x1000, 1)]),
+            Err(BootError::OutOfRange)
+        );
+        // Reserved entries are not checked: only RAM is used.
+        assert_eq!(parse_map(&[low, (u64::MAX - 0xfff, 0x1000, 2)]), Ok(1));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The Xen PVH boot ABI's `hvm_start_info`, as QEMU, Firecracker and
 //! Cloud Hypervisor fill it in.
 
+#[cfg(test)]
+use crate::MAX_PHYSICAL_ADDRESS;
 use crate::{BootError, BootInfo, Module, PhysicalMemory, Protocol};
 
 /// `hvm_start_info.magic`.
@@ -36,6 +38,7 @@ pub fn parse(addr: u64, memory: &impl PhysicalMemory) -> Result<BootInfo, BootEr
         let entry = read64(field::MODLIST_PADDR)?;
         let start = memory.read_u64(entry).ok_or(BootError::Unreadable)?;
         let len = memory.read_u64(entry + 8).ok_or(BootError::Unreadable)?;
+        crate::info::check_range(start, len)?;
         info.initrd = Some(Module { start, len });
     }
     // The memory map fields exist from version 1 on.
@@ -48,7 +51,7 @@ pub fn parse(addr: u64, memory: &impl PhysicalMemory) -> Result<BootInfo, BootEr
             let len = memory.read_u64(entry + 8).ok_or(BootError::Unreadable)?;
             let kind = memory.read_u32(entry + 16).ok_or(BootError::Unreadable)?;
             if kind == MEMMAP_TYPE_RAM {
-                info.push_region(start, len);
+                info.push_region(start, len)?;
             }
         }
     }
@@ -119,6 +122,37 @@ mod tests {
         assert_eq!(regions.len(), 2, "the reserved region is skipped");
         assert_eq!(regions[1].start, 0x10_0000);
         assert_eq!(info.usable_bytes(), 0x9fc00 + 0x1f0_0000);
+    }
+
+    /// Found by fuzzing (fuzz/regressions/boot_pvh): a module or RAM region
+    /// whose end lies past 2^64 was accepted, and the kernel's reservation of
+    /// it wrapped around; regions near 2^64 overflowed the total and would
+    /// wrap when rounded to pages.
+    #[test]
+    fn regions_and_modules_beyond_physical_memory_are_refused() {
+        let memory = |mem: &[u8; 0x400]| {
+            parse(
+                BASE,
+                &BufferMemory {
+                    base: BASE,
+                    bytes: mem,
+                },
+            )
+            .map(|_| ())
+        };
+        let mut mem = sample(1);
+        put64(&mut mem, 0x200, u64::MAX - 100);
+        put64(&mut mem, 0x208, 101);
+        assert_eq!(memory(&mem), Err(BootError::OutOfRange), "wraps around");
+        put64(&mut mem, 0x200, MAX_PHYSICAL_ADDRESS - 100);
+        put64(&mut mem, 0x208, 101);
+        assert_eq!(memory(&mem), Err(BootError::OutOfRange));
+        put64(&mut mem, 0x208, 100);
+        assert_eq!(memory(&mem), Ok(()), "ending at the limit is fine");
+        let mut mem = sample(1);
+        put64(&mut mem, 0x330, u64::MAX - 0xfff);
+        put64(&mut mem, 0x338, 0x800);
+        assert_eq!(memory(&mem), Err(BootError::OutOfRange));
     }
 
     #[test]

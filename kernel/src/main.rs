@@ -77,7 +77,7 @@ pub extern "C" fn gateway_main(protocol: u32, info_paddr: u32) -> ! {
         memory::heap_peak()
     );
 
-    let mode = selftest::Mode::from_cmdline(boot.cmdline());
+    let mode = selftest::Mode::from_cmdline(&boot);
     if let Some(mode) = mode {
         selftest::run(mode);
     }

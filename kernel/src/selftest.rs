@@ -7,6 +7,7 @@
 //! overflow into a guard page, a panic, a triple fault and a hang.
 
 use crate::{exit, kprintln};
+use boot::BootInfo;
 use core::sync::atomic::AtomicBool;
 
 /// Which self-test to run.
@@ -32,10 +33,8 @@ pub enum Mode {
 
 impl Mode {
     /// Finds `test=<mode>` among the command line's words.
-    pub fn from_cmdline(cmdline: &str) -> Option<Self> {
-        let value = cmdline
-            .split_whitespace()
-            .find_map(|word| word.strip_prefix("test="))?;
+    pub fn from_cmdline(boot: &BootInfo) -> Option<Self> {
+        let value = boot.cmdline_option("test")?;
         Some(match value {
             "boot" => Self::Boot,
             "fault-write" => Self::FaultWrite,

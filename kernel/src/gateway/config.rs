@@ -22,9 +22,7 @@ pub enum LoadError {
 /// The name shown in messages: `config=NAME` from the kernel command line,
 /// or `gateway.conf`.
 pub fn file_name(boot: &BootInfo) -> String {
-    boot.cmdline()
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("config="))
+    boot.cmdline_option("config")
         .unwrap_or("gateway.conf")
         .into()
 }

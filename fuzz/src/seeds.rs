@@ -1,0 +1,461 @@
+//! Valid inputs for every target, so that fuzzing starts deep: real
+//! handshake and transport messages, a handshake sequence for the engine, a
+//! real configuration, real packets, ARP and NDP frames, and real boot
+//! structures. `tests/corpus.rs` checks they reach what they should, and
+//! writes them into a corpus directory on request (see the README).
+
+use crypto::{create_initiation, CookieState, Tai64N};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+use crate::boot_info::BASE;
+use crate::input::fix_ipv4_checksum;
+use crate::wg::{cookie_reply_seed, fixture, GATEWAY_INDEX, NOW};
+
+/// The seeds of the target `name` (empty for an unknown name).
+pub fn seeds(name: &str) -> Vec<Vec<u8>> {
+    match name {
+        "wg_messages" => wg_messages(),
+        "engine_receive" => engine_receive(),
+        "replay_window" => replay_window(),
+        "config_parser" => config_parser(),
+        "router" => router(),
+        "neighbor" => neighbor(),
+        "boot_pvh" => boot_pvh(),
+        "boot_multiboot2" => boot_multiboot2(),
+        "boot_cmdline" => boot_cmdline(),
+        _ => Vec::new(),
+    }
+}
+
+fn prefixed(mode: u8, message: &[u8]) -> Vec<u8> {
+    let mut v = vec![mode];
+    v.extend_from_slice(message);
+    v
+}
+
+fn wg_messages() -> Vec<Vec<u8>> {
+    let f = fixture();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut initiation = [0u8; 148];
+    create_initiation(
+        &f.peer_gateway,
+        &mut CookieState::new(),
+        0x3333_3333,
+        Tai64N::from_unix(1_700_000_001, 0),
+        NOW,
+        &mut rng,
+        &mut initiation,
+    )
+    .expect("an initiation");
+    let mut seeds = vec![
+        prefixed(0, &initiation),
+        prefixed(0, &f.peer_response),
+        prefixed(0, &cookie_reply_seed()),
+    ];
+    // The initiation with a broken MAC1, which mode 1 repairs.
+    let mut broken = initiation;
+    broken[120] ^= 1;
+    seeds.push(prefixed(1, &broken));
+    for (counter, len) in [(0u64, 0usize), (1, 16), (7, 64)] {
+        let mut message = vec![0u8; 32 + len];
+        f.peer_session
+            .send
+            .seal_message(GATEWAY_INDEX, counter, &mut message, len)
+            .expect("sealed");
+        seeds.push(prefixed(0, &message));
+    }
+    seeds
+}
+
+fn engine_receive() -> Vec<Vec<u8>> {
+    let advance_secs = 6 | 1 << 3;
+    let advance_minutes = 6 | 3 << 3;
+    vec![
+        // The peer initiates, then data both ways, then time passes.
+        vec![
+            3,
+            1,
+            0,
+            2,
+            0,
+            4,
+            10,
+            1,
+            0,
+            1,
+            0,
+            5,
+            10,
+            2,
+            0,
+            4,
+            200,
+            1,
+            0,
+            advance_secs,
+            15,
+            0,
+            2,
+            0,
+            1,
+            0,
+        ],
+        // The gateway has a packet for the peer: it initiates.
+        vec![5, 10, 2, 0, 1, 0, 2, 0, 4, 5, 1, 0, 4, 6, 1, 0, 5, 0, 2, 0],
+        // A handshake, then data replayed (kept in the queue) and roaming.
+        vec![
+            3,
+            1,
+            0,
+            2,
+            0,
+            4,
+            20,
+            1 | 1 << 3,
+            0,
+            1,
+            0,
+            4,
+            3,
+            1 | 4 << 3,
+            0,
+            5,
+            1,
+            2,
+            0,
+        ],
+        // Sessions expire and come back.
+        vec![
+            3,
+            1,
+            0,
+            2,
+            0,
+            4,
+            1,
+            1,
+            0,
+            advance_minutes,
+            4,
+            0,
+            4,
+            1,
+            2,
+            0,
+            1,
+            0,
+            2,
+            0,
+            1,
+            0,
+        ],
+        // Both sides initiate at once.
+        vec![3, 7, 1, 0, 2, 0, 2, 0, 1, 0, 4, 9, 5, 9, 1, 0, 2, 0, 1, 0],
+        // Garbage, then a corrupted initiation.
+        vec![0, 4, 1, 0, 0, 0, 3, 1 | 2 << 3, 0, 40, 0, 7],
+    ]
+}
+
+fn replay_window() -> Vec<Vec<u8>> {
+    vec![
+        // Counters 0, 1, 2, ... and again.
+        vec![7, 0, 0, 7, 1, 0, 7, 2, 0, 7, 1, 0, 7, 0, 0],
+        // A jump ahead, then back to the window's edge and past it.
+        vec![
+            7, 5, 0, 5, 10, 3, 0, 3, 1, 3, 0xff, 3, 0xfe, 2, 0, 0x20, 3, 0,
+        ],
+        // Near the end of the counter space.
+        vec![
+            4, 0xfe, 4, 0xff, 4, 0, 4, 1, 6, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+        ],
+        // Checks only (bit 3), then updates.
+        vec![1 | 8, 4, 0, 1, 4, 0, 1 | 8, 4, 0, 2 | 8, 4, 0],
+    ]
+}
+
+/// A complete configuration in the format README shows.
+pub const CONFIG: &str = "\
+# A gateway with two peers.
+[Interface]
+PrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=
+ListenPort = 51820
+Address = 10.99.0.1/24, fd00:99::1/64
+MTU = 1420
+DNS = 10.99.0.1
+PostUp = true
+
+[Peer]
+PublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=
+PresharedKey = FpCyhws9cxwWoV4xELtfJvjJN+zQVRPISllRWgeopVE=
+AllowedIPs = 10.99.0.0/24, fd00:99::/64
+Endpoint = 192.0.2.2:51820
+PersistentKeepalive = 25
+
+[Peer]
+PublicKey = TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=
+AllowedIPs = 10.98.0.0/16
+Endpoint = [2001:db8::2]:51821
+
+[Outer]
+Address = 192.0.2.1/24
+Gateway = 192.0.2.254
+MAC = 52:54:00:12:34:01
+
+[Inner]
+Address = 192.168.77.1/24, fd00:77::1/64
+MAC = 52:54:00:12:34:02
+";
+
+fn config_parser() -> Vec<Vec<u8>> {
+    let dhcp = CONFIG
+        .replace("Address = 192.0.2.1/24", "Address = dhcp")
+        .replace("Gateway = 192.0.2.254\n", "");
+    let minimal = "[Interface]\nPrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n\
+                   [Outer]\nAddress = 192.0.2.1/24\n[Inner]\nAddress = 192.168.1.1/24\n";
+    let broken = CONFIG.replace("AllowedIPs = 10.98.0.0/16", "AllowedIPs = 10.98.0.0/33");
+    vec![
+        CONFIG.as_bytes().to_vec(),
+        dhcp.into_bytes(),
+        minimal.as_bytes().to_vec(),
+        broken.into_bytes(),
+    ]
+}
+
+/// An IPv4 packet with a valid header checksum.
+fn ipv4(src: [u8; 4], dst: [u8; 4], ttl: u8, dont_fragment: bool, total: usize) -> Vec<u8> {
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+    if dont_fragment {
+        p[6] = 0x40;
+    }
+    p[8] = ttl;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&src);
+    p[16..20].copy_from_slice(&dst);
+    for (i, b) in p[20..].iter_mut().enumerate() {
+        *b = (i * 7 + 3) as u8;
+    }
+    fix_ipv4_checksum(&mut p);
+    p
+}
+
+/// An IPv6 UDP-ish packet.
+fn ipv6(src: [u16; 8], dst: [u16; 8], hop_limit: u8, next: u8, total: usize) -> Vec<u8> {
+    let mut p = vec![0u8; total];
+    p[0] = 0x60;
+    p[4..6].copy_from_slice(&((total - 40) as u16).to_be_bytes());
+    p[6] = next;
+    p[7] = hop_limit;
+    for (i, s) in src.iter().enumerate() {
+        p[8 + 2 * i..10 + 2 * i].copy_from_slice(&s.to_be_bytes());
+    }
+    for (i, s) in dst.iter().enumerate() {
+        p[24 + 2 * i..26 + 2 * i].copy_from_slice(&s.to_be_bytes());
+    }
+    for (i, b) in p[40..].iter_mut().enumerate() {
+        *b = (i * 5 + 1) as u8;
+    }
+    p
+}
+
+fn router() -> Vec<Vec<u8>> {
+    const LAN_HOST: [u8; 4] = [192, 168, 1, 20];
+    const PEER_NET: [u8; 4] = [10, 99, 0, 5];
+    const LAN_HOST6: [u16; 8] = [0xfd00, 1, 0, 0, 0, 0, 0, 0x20];
+    const PEER_NET6: [u16; 8] = [0xfd00, 0x99, 0, 0, 0, 0, 0, 5];
+    let with = |selector: u8, mtu: u16, packet: Vec<u8>| {
+        let mut v = vec![selector];
+        v.extend_from_slice(&mtu.to_le_bytes());
+        v.extend(packet);
+        v
+    };
+    vec![
+        with(0, 0, ipv4(LAN_HOST, PEER_NET, 64, true, 100)),
+        with(0, 0, ipv4(LAN_HOST, PEER_NET, 1, true, 60)),
+        with(0, 0, ipv4(LAN_HOST, [8, 8, 8, 8], 64, true, 80)),
+        with(0, 0, ipv4(LAN_HOST, PEER_NET, 64, true, 1500)),
+        with(0, 0, ipv4(LAN_HOST, PEER_NET, 64, false, 1500)),
+        with(1, 0, ipv4(PEER_NET, LAN_HOST, 64, true, 1400)),
+        with(1, 0, ipv4(PEER_NET, [192, 168, 1, 1], 64, true, 84)),
+        with(0, 0, ipv6(LAN_HOST6, PEER_NET6, 64, 17, 100)),
+        with(0, 0, ipv6(LAN_HOST6, PEER_NET6, 64, 17, 1500)),
+        with(1, 0, ipv6(PEER_NET6, LAN_HOST6, 64, 17, 1400)),
+        with(
+            0,
+            0,
+            ipv6(LAN_HOST6, [0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 64, 0, 120),
+        ),
+        with(0, 0, ipv6(LAN_HOST6, PEER_NET6, 64, 44, 120)),
+        with(2, 576, ipv4(LAN_HOST, PEER_NET, 64, false, 1400)),
+        with(2 | 16 | 32, 600, ipv4(LAN_HOST, PEER_NET, 64, false, 1000)),
+        with(2 | 16, 1280, ipv6(LAN_HOST6, PEER_NET6, 64, 17, 1400)),
+    ]
+}
+
+const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x20];
+const OUR_MAC: [u8; 6] = crate::neighbor::OUR_MAC;
+
+/// An ARP frame: `oper` 1 (request) or 2 (reply) from the host 192.168.1.`host`.
+fn arp(oper: u8, host: u8, dst_mac: [u8; 6]) -> Vec<u8> {
+    let mut f = dst_mac.to_vec();
+    f.extend_from_slice(&HOST_MAC);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, oper]);
+    f.extend_from_slice(&HOST_MAC);
+    f.extend_from_slice(&[192, 168, 1, host]);
+    f.extend_from_slice(&if oper == 2 { OUR_MAC } else { [0; 6] });
+    f.extend_from_slice(&[192, 168, 1, 1]);
+    f
+}
+
+/// A neighbor advertisement (136) or solicitation (135) from fd00:1::`host`
+/// (checksum left for the target to fix).
+fn ndp(kind: u8, host: u16) -> Vec<u8> {
+    let mut f = OUR_MAC.to_vec();
+    f.extend_from_slice(&HOST_MAC);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    let ours = [0xfd00, 1, 0, 0, 0, 0, 0, 1];
+    let theirs = [0xfd00, 1, 0, 0, 0, 0, 0, host];
+    let mut ip = ipv6(theirs, ours, 255, 58, 72);
+    let icmp = &mut ip[40..];
+    icmp.fill(0);
+    icmp[0] = kind;
+    let target = if kind == 136 { theirs } else { ours };
+    if kind == 136 {
+        icmp[4] = 0x60; // solicited, override
+    }
+    for (i, s) in target.iter().enumerate() {
+        icmp[8 + 2 * i..10 + 2 * i].copy_from_slice(&s.to_be_bytes());
+    }
+    icmp[24] = if kind == 136 { 2 } else { 1 }; // target / source link-layer address
+    icmp[25] = 1;
+    icmp[26..32].copy_from_slice(&HOST_MAC);
+    f.extend_from_slice(&ip[..72]);
+    f
+}
+
+fn neighbor() -> Vec<Vec<u8>> {
+    let frame = |fix: bool, f: Vec<u8>| {
+        let mut v = vec![
+            if fix { 4 } else { 0 } | ((f.len() >> 8) as u8) << 6,
+            f.len() as u8,
+        ];
+        v.extend(f);
+        v
+    };
+    let mut arp_flow = vec![3, 0, 4, 1, 0, 0];
+    arp_flow.extend(frame(false, arp(2, 16, OUR_MAC)));
+    arp_flow.extend([2, 0, 1, 0xff, 0xff]);
+    let mut ndp_flow = vec![3, 1, 4, 3, 1, 2, 1, 0, 0];
+    ndp_flow.extend(frame(true, ndp(136, 0x20)));
+    let mut asked = frame(false, arp(1, 18, [0xff; 6]));
+    asked.extend(frame(true, ndp(135, 0x22)));
+    asked.extend([2, 4, 2, 5, 1 | 4, 0x80, 0]);
+    vec![
+        arp_flow,
+        ndp_flow,
+        asked,
+        // Holds with nobody answering: requests, then giving up.
+        vec![
+            3,
+            6,
+            2,
+            3,
+            7,
+            2,
+            1 | 4,
+            1,
+            0,
+            1 | 4,
+            1,
+            0,
+            1 | 4,
+            1,
+            0,
+            1 | 4,
+            1,
+            0,
+        ],
+    ]
+}
+
+/// A PVH start_info at BASE with a command line, a module and a memory map
+/// of three entries (one reserved), as QEMU lays it out.
+fn boot_pvh() -> Vec<Vec<u8>> {
+    let mut mem = vec![0u8; 0x180];
+    let put32 =
+        |m: &mut Vec<u8>, at: usize, v: u32| m[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    let put64 =
+        |m: &mut Vec<u8>, at: usize, v: u64| m[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    put32(&mut mem, 0, boot::pvh::START_INFO_MAGIC);
+    put32(&mut mem, 4, 1);
+    put32(&mut mem, 12, 1);
+    put64(&mut mem, 16, BASE + 0x40);
+    put64(&mut mem, 24, BASE + 0x60);
+    put64(&mut mem, 40, BASE + 0x100);
+    put32(&mut mem, 48, 3);
+    put64(&mut mem, 0x40, 0x0100_0000);
+    put64(&mut mem, 0x48, 1234);
+    mem[0x60..0x7f].copy_from_slice(b"config=gateway.conf test=boot\0\0");
+    for (i, (start, len, kind)) in [
+        (0u64, 0x9fc00u64, 1u32),
+        (0xf0000, 0x10000, 2),
+        (0x10_0000, 0x1f0_0000, 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        put64(&mut mem, 0x100 + i * 24, *start);
+        put64(&mut mem, 0x108 + i * 24, *len);
+        put32(&mut mem, 0x110 + i * 24, *kind);
+    }
+    vec![mem]
+}
+
+/// A Multiboot2 information structure as GRUB passes it: command line, an
+/// unknown tag, a module and a memory map.
+fn boot_multiboot2() -> Vec<Vec<u8>> {
+    let mut mem = vec![0u8; 8];
+    let tag = |mem: &mut Vec<u8>, kind: u32, body: &[u8]| {
+        mem.extend_from_slice(&kind.to_le_bytes());
+        mem.extend_from_slice(&(8 + body.len() as u32).to_le_bytes());
+        mem.extend_from_slice(body);
+        while !mem.len().is_multiple_of(8) {
+            mem.push(0);
+        }
+    };
+    tag(&mut mem, 1, b"config=gateway.conf\0");
+    tag(&mut mem, 99, &[1, 2, 3]);
+    let mut module = 0x20_0000u32.to_le_bytes().to_vec();
+    module.extend_from_slice(&0x20_0400u32.to_le_bytes());
+    module.extend_from_slice(b"gateway.conf\0");
+    tag(&mut mem, 3, &module);
+    let mut map = 24u32.to_le_bytes().to_vec();
+    map.extend_from_slice(&0u32.to_le_bytes());
+    for (start, len, kind) in [
+        (0u64, 0x9f000u64, 1u32),
+        (0x10_0000, 0x1ee_0000, 1),
+        (0xfffc_0000, 0x4_0000, 2),
+    ] {
+        map.extend_from_slice(&start.to_le_bytes());
+        map.extend_from_slice(&len.to_le_bytes());
+        map.extend_from_slice(&kind.to_le_bytes());
+        map.extend_from_slice(&0u32.to_le_bytes());
+    }
+    tag(&mut mem, 6, &map);
+    tag(&mut mem, 0, &[]);
+    let total = mem.len() as u32;
+    mem[..4].copy_from_slice(&total.to_le_bytes());
+    vec![mem]
+}
+
+fn boot_cmdline() -> Vec<Vec<u8>> {
+    vec![
+        b"config=gateway.conf test=boot".to_vec(),
+        b"  test=crypto-bench\tconfig=a=b \0 config=hidden".to_vec(),
+        "config=\u{e9}t\u{e9}.conf".as_bytes().to_vec(),
+        vec![b'x'; 300],
+    ]
+}

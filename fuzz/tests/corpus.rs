@@ -1,0 +1,113 @@
+//! Every committed fuzz input, replayed through its target's body: the
+//! minimised corpora (`fuzz/corpus/<target>/`) and the inputs of past
+//! findings (`fuzz/regressions/<target>/`). A finding, once committed,
+//! stays found. Also checks that the seeds reach what they were written
+//! for, so that fuzzing starts deep.
+//!
+//! `WGATE_WRITE_SEEDS=1 cargo test -p gateway-fuzz --test corpus write_seeds`
+//! writes the seeds into `fuzz/corpus/<target>/` (see README, "Fuzzing").
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use fuzz_bodies::{engine_run, seeds::seeds, wg_run, TARGETS};
+
+fn dir(kind: &str, target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(kind)
+        .join(target)
+}
+
+/// The files of one directory, sorted (none if it does not exist).
+fn inputs(path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let Ok(entries) = fs::read_dir(path) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let bytes = fs::read(&p).expect("readable");
+            (p, bytes)
+        })
+        .collect()
+}
+
+fn replay(kind: &str) -> usize {
+    let mut total = 0;
+    for (target, body) in TARGETS {
+        for (path, bytes) in inputs(&dir(kind, target)) {
+            let result = std::panic::catch_unwind(|| body(&bytes));
+            assert!(result.is_ok(), "{target}: {} fails", path.display());
+            total += 1;
+        }
+    }
+    total
+}
+
+#[test]
+fn committed_corpora_pass() {
+    let n = replay("corpus");
+    // Every target has a committed corpus.
+    for (target, _) in TARGETS {
+        assert!(
+            !inputs(&dir("corpus", target)).is_empty(),
+            "no corpus for {target}"
+        );
+    }
+    eprintln!("{n} corpus inputs replayed");
+}
+
+#[test]
+fn past_findings_stay_fixed() {
+    let n = replay("regressions");
+    eprintln!("{n} regression inputs replayed");
+}
+
+#[test]
+fn seeds_pass_and_reach_deep() {
+    for (target, body) in TARGETS {
+        let seeds = seeds(target);
+        assert!(!seeds.is_empty(), "no seeds for {target}");
+        for seed in &seeds {
+            body(seed);
+        }
+    }
+    // Every message type is accepted by the gateway's step for it.
+    let outcomes: Vec<_> = seeds("wg_messages").iter().map(|s| wg_run(s)).collect();
+    assert!(outcomes.iter().all(|o| o.accepted), "{outcomes:?}");
+    // The engine seeds complete handshakes both ways and carry data both ways.
+    let runs: Vec<_> = seeds("engine_receive")
+        .iter()
+        .map(|s| engine_run(s))
+        .collect();
+    assert!(runs.iter().any(|r| r.initiations_accepted > 0), "{runs:?}");
+    assert!(runs.iter().any(|r| r.responses_accepted > 0), "{runs:?}");
+    assert!(runs.iter().any(|r| r.delivered_by_gateway >= 2), "{runs:?}");
+    assert!(runs.iter().any(|r| r.delivered_by_peer >= 1), "{runs:?}");
+    // The configuration seeds parse (but the broken one).
+    let parsed = seeds("config_parser")
+        .iter()
+        .filter(|s| net::config::parse("seed.conf", std::str::from_utf8(s).expect("UTF-8")).is_ok())
+        .count();
+    assert_eq!(parsed, 3);
+}
+
+/// Writes the seeds into the corpus directories (run by hand).
+#[test]
+fn write_seeds() {
+    if std::env::var_os("WGATE_WRITE_SEEDS").is_none() {
+        return;
+    }
+    for (target, _) in TARGETS {
+        let path = dir("corpus", target);
+        fs::create_dir_all(&path).expect("corpus directory");
+        for (i, seed) in seeds(target).iter().enumerate() {
+            fs::write(path.join(format!("seed-{i}")), seed).expect("written");
+        }
+    }
+}
