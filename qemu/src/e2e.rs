@@ -114,6 +114,41 @@ fn ping(ns: &str, target: &str, extra: &[&str]) -> Result<String, String> {
         .to_string())
 }
 
+/// Pings from the LAN host to `to_peer` through the tunnel and from the
+/// WAN peer back to `to_lan`.
+fn pings_both_ways(lan: &str, wan: &str, to_peer: &str, to_lan: &str) -> Result<String, String> {
+    let out = ping(lan, to_peer, &[])?;
+    let back = ping(wan, to_lan, &[])?;
+    Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
+}
+
+/// The LAN host's first ping through a gateway that has no session yet:
+/// it must get through, the gateway must log the completed handshake and
+/// wireguard-go must show one. Returns the ping summary and wireguard-go's
+/// `latest-handshakes` line.
+fn first_ping_makes_handshake(setup: &Setup, lan: &str) -> Result<(String, String), String> {
+    let result = ping(lan, addr::PEER_TUNNEL, &[]).map_err(|e| {
+        format!(
+            "{e}\n--- gateway console ---\n{}",
+            setup.gateway.console.text()
+        )
+    })?;
+    setup
+        .gateway
+        .console
+        .wait_for("handshake completed", Duration::from_secs(5))?;
+    let handshakes = setup.peer.show("latest-handshakes")?;
+    let stamp: u64 = handshakes
+        .split_whitespace()
+        .nth(1)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    if stamp == 0 {
+        return Err(format!("wireguard-go shows no handshake: {handshakes}"));
+    }
+    Ok((result, handshakes))
+}
+
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split_whitespace()
         .find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
@@ -236,43 +271,17 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
     checks.push((
         "handshake-when-gateway-initiates".into(),
         (|| {
-            let result = ping(&lan, addr::PEER_TUNNEL, &[]).map_err(|e| {
-                format!(
-                    "{e}\n--- gateway console ---\n{}",
-                    setup.gateway.console.text()
-                )
-            })?;
-            setup
-                .gateway
-                .console
-                .wait_for("handshake completed", Duration::from_secs(5))?;
-            let handshakes = setup.peer.show("latest-handshakes")?;
-            let stamp: u64 = handshakes
-                .split_whitespace()
-                .nth(1)
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(0);
-            if stamp == 0 {
-                return Err(format!("wireguard-go shows no handshake: {handshakes}"));
-            }
+            let (result, _) = first_ping_makes_handshake(&setup, &lan)?;
             Ok(format!("LAN host's first ping started it; {result}"))
         })(),
     ));
     checks.push((
         "ping-ipv4-both-ways".into(),
-        (|| {
-            let out = ping(&lan, addr::PEER_TUNNEL, &[])?;
-            let back = ping(&wan, addr::LAN_HOST, &[])?;
-            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
-        })(),
+        pings_both_ways(&lan, &wan, addr::PEER_TUNNEL, addr::LAN_HOST),
     ));
     checks.push((
         "ping-ipv6-both-ways".into(),
-        (|| {
-            let out = ping(&lan, addr::PEER_TUNNEL6, &[])?;
-            let back = ping(&wan, addr::LAN_HOST6, &[])?;
-            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
-        })(),
+        pings_both_ways(&lan, &wan, addr::PEER_TUNNEL6, addr::LAN_HOST6),
     ));
     checks.push(("icmp-errors-for-no-route-and-too-big".into(), (|| {
         // Linux's ping prints the ICMP errors it receives.
@@ -849,16 +858,7 @@ pub fn core_checks(image: &Path, work_dir: &Path, kind: MachineKind) -> Vec<Chec
     checks.push((
         check_name(kind, "handshake-when-gateway-initiates"),
         (|| {
-            let result = ping(&lan, addr::PEER_TUNNEL, &[]).map_err(|e| {
-                format!(
-                    "{e}\n--- gateway console ---\n{}",
-                    setup.gateway.console.text()
-                )
-            })?;
-            setup
-                .gateway
-                .console
-                .wait_for("handshake completed", Duration::from_secs(5))?;
+            let (result, _) = first_ping_makes_handshake(&setup, &lan)?;
             let nics = setup
                 .gateway
                 .console
@@ -868,19 +868,11 @@ pub fn core_checks(image: &Path, work_dir: &Path, kind: MachineKind) -> Vec<Chec
     ));
     checks.push((
         check_name(kind, "ping-ipv4-both-ways"),
-        (|| {
-            let out = ping(&lan, addr::PEER_TUNNEL, &[])?;
-            let back = ping(&wan, addr::LAN_HOST, &[])?;
-            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
-        })(),
+        pings_both_ways(&lan, &wan, addr::PEER_TUNNEL, addr::LAN_HOST),
     ));
     checks.push((
         check_name(kind, "ping-ipv6-both-ways"),
-        (|| {
-            let out = ping(&lan, addr::PEER_TUNNEL6, &[])?;
-            let back = ping(&wan, addr::LAN_HOST6, &[])?;
-            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
-        })(),
+        pings_both_ways(&lan, &wan, addr::PEER_TUNNEL6, addr::LAN_HOST6),
     ));
     checks.push((
         check_name(kind, "wg-show-over-virtio-serial"),
@@ -1178,25 +1170,7 @@ fn grub_iso_tunnel(image: &Path) -> Vec<Check> {
     checks.push((
         "grub-iso-handshake".into(),
         (|| {
-            let result = ping(&lan, addr::PEER_TUNNEL, &[]).map_err(|e| {
-                format!(
-                    "{e}\n--- gateway console ---\n{}",
-                    setup.gateway.console.text()
-                )
-            })?;
-            setup
-                .gateway
-                .console
-                .wait_for("handshake completed", Duration::from_secs(5))?;
-            let handshakes = setup.peer.show("latest-handshakes")?;
-            let stamp: u64 = handshakes
-                .split_whitespace()
-                .nth(1)
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(0);
-            if stamp == 0 {
-                return Err(format!("wireguard-go shows no handshake: {handshakes}"));
-            }
+            let (result, handshakes) = first_ping_makes_handshake(&setup, &lan)?;
             if !handshakes.contains(&setup.gateway_keys.public) {
                 return Err(format!(
                     "the handshake was not with the key from the module: {handshakes}"
@@ -1209,19 +1183,11 @@ fn grub_iso_tunnel(image: &Path) -> Vec<Check> {
     ));
     checks.push((
         "grub-iso-ping-ipv4-both-ways".into(),
-        (|| {
-            let out = ping(&lan, addr::PEER_TUNNEL, &[])?;
-            let back = ping(&wan, addr::LAN_HOST, &[])?;
-            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
-        })(),
+        pings_both_ways(&lan, &wan, addr::PEER_TUNNEL, addr::LAN_HOST),
     ));
     checks.push((
         "grub-iso-ping-ipv6-both-ways".into(),
-        (|| {
-            let out = ping(&lan, addr::PEER_TUNNEL6, &[])?;
-            let back = ping(&wan, addr::LAN_HOST6, &[])?;
-            Ok(format!("LAN->peer: {out}; peer->LAN: {back}"))
-        })(),
+        pings_both_ways(&lan, &wan, addr::PEER_TUNNEL6, addr::LAN_HOST6),
     ));
     checks.push((
         "grub-iso-tcp-10mb-lan-to-peer".into(),
