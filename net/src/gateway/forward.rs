@@ -100,6 +100,32 @@ pub struct Forwarder<'a, O: TxRing, I: TxRing> {
     pub outer_ds: u8,
 }
 
+impl<'a, O: TxRing, I: TxRing> Forwarder<'a, O, I> {
+    /// A sink for a call that opens no datagram (sending, timers, LAN
+    /// packets): the outer DS byte is 0.
+    pub fn new(
+        plumbing: &'a mut Plumbing,
+        outer_tx: &'a mut O,
+        inner_tx: &'a mut I,
+        now: Now,
+    ) -> Self {
+        Self {
+            plumbing,
+            outer_tx,
+            inner_tx,
+            now,
+            outer_ds: 0,
+        }
+    }
+
+    /// The same sink for opening a datagram whose outer header carried
+    /// the DS byte `ds` (RFC 6040 decapsulation reads its ECN bits).
+    pub fn opening(mut self, ds: u8) -> Self {
+        self.outer_ds = ds;
+        self
+    }
+}
+
 /// Copies `frame` into a transmit buffer as it is.
 pub fn transmit_copy(tx: &mut impl TxRing, frame: &[u8]) -> bool {
     tx.transmit(|buffer| {

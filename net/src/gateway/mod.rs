@@ -282,13 +282,8 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
             match classify(frame, our_mac, device_checksum, &p.wan) {
                 OuterFrame::WireGuard { from, payload, ds } => {
                     p.to_lan.mark(&mut p.clock, Stage::NicReceive);
-                    let mut forwarder = Forwarder {
-                        plumbing: p,
-                        outer_tx: &mut *outer_tx,
-                        inner_tx: &mut *inner_tx,
-                        now,
-                        outer_ds: ds,
-                    };
+                    let mut forwarder =
+                        Forwarder::new(p, &mut *outer_tx, &mut *inner_tx, now).opening(ds);
                     engine.handle_datagram(now, from, &mut frame[payload], rng, &mut forwarder);
                     let p = &mut *forwarder.plumbing;
                     p.to_lan.mark(&mut p.clock, Stage::Crypto);
@@ -362,13 +357,7 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
                     }
                 };
                 p.to_peer.mark(&mut p.clock, Stage::NicReceive);
-                let mut forwarder = Forwarder {
-                    plumbing: p,
-                    outer_tx: &mut *outer_tx,
-                    inner_tx: &mut *inner_tx,
-                    now,
-                    outer_ds: 0,
-                };
+                let mut forwarder = Forwarder::new(p, &mut *outer_tx, &mut *inner_tx, now);
                 tunnel_gso(
                     engine,
                     &mut forwarder,
@@ -397,13 +386,7 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
                 now.monotonic,
                 &mut p.scratch.reply[..],
             );
-            let mut forwarder = Forwarder {
-                plumbing: p,
-                outer_tx: &mut *outer_tx,
-                inner_tx: &mut *inner_tx,
-                now,
-                outer_ds: 0,
-            };
+            let mut forwarder = Forwarder::new(p, &mut *outer_tx, &mut *inner_tx, now);
             let packet = &frame[ETHERNET_LEN..];
             if !forward_from_lan(
                 engine,
@@ -438,13 +421,7 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
         while let Some(len) = self.plumbing.deferred.pop_into(&mut self.deferred_packet) {
             let outer_tx = self.outer_nic.split().1;
             let inner_tx = self.inner_nic.split().1;
-            let mut forwarder = Forwarder {
-                plumbing: &mut self.plumbing,
-                outer_tx,
-                inner_tx,
-                now,
-                outer_ds: 0,
-            };
+            let mut forwarder = Forwarder::new(&mut self.plumbing, outer_tx, inner_tx, now);
             self.engine
                 .send_packet(now, &self.deferred_packet[..len], rng, &mut forwarder);
         }
@@ -458,13 +435,8 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
             .next_deadline()
             .is_some_and(|at| at <= now.monotonic)
         {
-            let mut forwarder = Forwarder {
-                plumbing: &mut self.plumbing,
-                outer_tx: &mut *outer_tx,
-                inner_tx: &mut *inner_tx,
-                now,
-                outer_ds: 0,
-            };
+            let mut forwarder =
+                Forwarder::new(&mut self.plumbing, &mut *outer_tx, &mut *inner_tx, now);
             self.engine.poll_timers(now, rng, &mut forwarder);
         }
         let p = &mut self.plumbing;
