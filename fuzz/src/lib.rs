@@ -12,6 +12,7 @@
 mod boot_info;
 mod config;
 mod engine;
+pub mod fake_nic;
 pub mod input;
 mod neighbor;
 mod replay;
