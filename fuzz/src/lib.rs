@@ -13,6 +13,7 @@ mod boot_info;
 mod config;
 mod engine;
 pub mod fake_nic;
+mod gateway;
 pub mod input;
 mod neighbor;
 mod replay;
@@ -23,6 +24,7 @@ mod wg;
 pub use boot_info::{boot_cmdline, boot_multiboot2, boot_pvh};
 pub use config::config_parser;
 pub use engine::{engine_receive, engine_run, EngineRun};
+pub use gateway::{gateway_frames, gateway_run, FramesRun};
 pub use neighbor::neighbor;
 pub use replay::replay_window;
 pub use router::router;
@@ -42,4 +44,5 @@ pub const TARGETS: &[Target] = &[
     ("boot_pvh", boot_pvh),
     ("boot_multiboot2", boot_multiboot2),
     ("boot_cmdline", boot_cmdline),
+    ("gateway_frames", gateway_frames),
 ];

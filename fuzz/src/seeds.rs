@@ -24,6 +24,7 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
         "boot_pvh" => boot_pvh(),
         "boot_multiboot2" => boot_multiboot2(),
         "boot_cmdline" => boot_cmdline(),
+        "gateway_frames" => gateway_frames(),
         _ => Vec::new(),
     }
 }
@@ -458,4 +459,75 @@ fn boot_cmdline() -> Vec<Vec<u8>> {
         "config=\u{e9}t\u{e9}.conf".as_bytes().to_vec(),
         vec![b'x'; 300],
     ]
+}
+
+/// Scripts for `gateway_frames` (operation codes as `gateway.rs` reads
+/// them; two-byte numbers little-endian).
+fn gateway_frames() -> Vec<Vec<u8>> {
+    fn u16le(v: u16) -> [u8; 2] {
+        v.to_le_bytes()
+    }
+    // Op 4: the LAN host sends UDP (protocol 17) to the host behind the peer.
+    let lan_udp = |payload: &[u8]| {
+        let mut op = vec![4, 0, 17, 64, 0, 1];
+        op.extend_from_slice(&u16le(payload.len() as u16));
+        op.extend_from_slice(payload);
+        op.push(0); // plain receive, checksum unchecked
+        op
+    };
+    // Op 2: the peer tunnels UDP to the LAN host.
+    let peer_udp = |payload: &[u8]| {
+        let mut op = vec![2, 0, 0, 5, 17, 64, 0];
+        op.extend_from_slice(&u16le(payload.len() as u16));
+        op.extend_from_slice(payload);
+        op
+    };
+    let step = [6u8];
+    let later = [5u8, 0x80, 0x00]; // 1 s
+    let mut conversation = vec![0u8];
+    conversation.extend(lan_udp(b"first packet, starts the handshake"));
+    conversation.extend(step.repeat(3));
+    conversation.extend(peer_udp(b"an answer from behind the peer"));
+    conversation.extend(step.repeat(2));
+    conversation.extend(later);
+    conversation.extend(lan_udp(&[0xab; 1300]));
+    conversation.extend(step);
+    conversation.push(7); // the peer's last datagram, replayed
+    conversation.push(0);
+    conversation.extend(step);
+
+    // With LAN offload: a 4,000-byte TCP segment left for the gateway to cut
+    // (GSO, partial checksum at the TCP checksum field).
+    let mut gso = vec![1u8];
+    gso.extend(lan_udp(b"handshake first"));
+    gso.extend(step.repeat(3));
+    let mut tcp = vec![
+        0x9c, 0x40, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff,
+    ];
+    tcp.extend_from_slice(&[0, 0, 0, 0]);
+    tcp.extend(std::iter::repeat_n(0x5a, 4000));
+    gso.extend_from_slice(&[4, 0, 6, 64, 0, 1]);
+    gso.extend_from_slice(&u16le(tcp.len() as u16));
+    gso.extend(tcp);
+    gso.push(0x0e); // partial checksum, its position given, GSO TCPv4
+    gso.extend_from_slice(&u16le(34));
+    gso.extend_from_slice(&u16le(16));
+    gso.extend_from_slice(&u16le(1200));
+    gso.extend(step.repeat(2));
+
+    // Bent headers and garbage on both NICs.
+    let mut garbage = vec![0u8];
+    garbage.extend_from_slice(&[1, 0x1f, 2, 0x4d, 0xca]);
+    garbage.extend_from_slice(&u16le(32));
+    garbage.extend_from_slice(&[4, 0, 0, 0]);
+    garbage.extend_from_slice(&[0; 28]);
+    garbage.extend_from_slice(&[0, 0x22, 0x40, 0x11, 0, 0, 0]);
+    garbage.extend_from_slice(&[0, 60, 0]);
+    garbage.extend(std::iter::repeat_n(0xff, 60));
+    garbage.push(0);
+    garbage.extend_from_slice(&[3, 42, 0]);
+    garbage.extend(std::iter::repeat_n(0x01, 42));
+    garbage.push(0);
+    garbage.extend(step);
+    vec![conversation, gso, garbage]
 }

@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use fuzz_bodies::{engine_run, seeds::seeds, wg_run, TARGETS};
+use fuzz_bodies::{engine_run, gateway_run, seeds::seeds, wg_run, TARGETS};
 
 fn dir(kind: &str, target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -89,6 +89,15 @@ fn seeds_pass_and_reach_deep() {
     assert!(runs.iter().any(|r| r.responses_accepted > 0), "{runs:?}");
     assert!(runs.iter().any(|r| r.delivered_by_gateway >= 2), "{runs:?}");
     assert!(runs.iter().any(|r| r.delivered_by_peer >= 1), "{runs:?}");
+    // The whole-loop seeds carry packets both ways (beyond the liveness
+    // check's one each) and make the gateway cut a GSO frame.
+    let runs: Vec<_> = seeds("gateway_frames")
+        .iter()
+        .map(|s| gateway_run(s))
+        .collect();
+    assert!(runs.iter().any(|r| r.delivered_to_peer >= 3), "{runs:?}");
+    assert!(runs.iter().any(|r| r.delivered_to_lan >= 2), "{runs:?}");
+    assert!(runs.iter().any(|r| r.gso_frames >= 1), "{runs:?}");
     // The configuration seeds parse (but the broken one).
     let parsed = seeds("config_parser")
         .iter()
