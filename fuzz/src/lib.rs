@@ -20,6 +20,7 @@ mod replay;
 mod router;
 pub mod seeds;
 mod wg;
+mod wire;
 
 pub use boot_info::{boot_cmdline, boot_multiboot2, boot_pvh};
 pub use config::config_parser;
