@@ -5,7 +5,7 @@
 //! the properties that matter: nothing panics, and what is accepted is
 //! consistent (a reference model for the replay window, round trips for the
 //! configuration, bounds for the boot information, authenticity for the
-//! engine). The libFuzzer harness (`fuzz/libfuzzer`, `make fuzz`) calls
+//! engine, agreement with the engine for the userspace API). The libFuzzer harness (`fuzz/libfuzzer`, `make fuzz`) calls
 //! them; `tests/corpus.rs` replays the committed corpora and regressions.
 #![forbid(unsafe_code)]
 
@@ -18,6 +18,7 @@ mod neighbor;
 mod replay;
 mod router;
 pub mod seeds;
+pub mod uapi;
 mod wg;
 
 pub use boot_info::{boot_cmdline, boot_multiboot2, boot_pvh};
@@ -26,6 +27,7 @@ pub use engine::{engine_receive, engine_run, EngineRun};
 pub use neighbor::neighbor;
 pub use replay::replay_window;
 pub use router::router;
+pub use uapi::{uapi, uapi_run, UapiRun};
 pub use wg::{wg_messages, wg_run, WgOutcome};
 
 /// A fuzz target: its name (the libFuzzer binary and corpus directory) and body.
@@ -42,4 +44,5 @@ pub const TARGETS: &[Target] = &[
     ("boot_pvh", boot_pvh),
     ("boot_multiboot2", boot_multiboot2),
     ("boot_cmdline", boot_cmdline),
+    ("uapi", uapi),
 ];
