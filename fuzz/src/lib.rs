@@ -5,7 +5,7 @@
 //! the properties that matter: nothing panics, and what is accepted is
 //! consistent (a reference model for the replay window, round trips for the
 //! configuration, bounds for the boot information, authenticity for the
-//! engine). The libFuzzer harness (`fuzz/libfuzzer`, `make fuzz`) calls
+//! engine, agreement with the engine for the userspace API). The libFuzzer harness (`fuzz/libfuzzer`, `make fuzz`) calls
 //! them; `tests/corpus.rs` replays the committed corpora and regressions.
 #![forbid(unsafe_code)]
 
@@ -19,6 +19,7 @@ mod neighbor;
 mod replay;
 mod router;
 pub mod seeds;
+pub mod uapi;
 mod wg;
 mod wire;
 
@@ -29,6 +30,7 @@ pub use gateway::{gateway_frames, gateway_run, FramesRun};
 pub use neighbor::neighbor;
 pub use replay::replay_window;
 pub use router::router;
+pub use uapi::{uapi, uapi_run, UapiRun};
 pub use wg::{wg_messages, wg_run, WgOutcome};
 
 /// A fuzz target: its name (the libFuzzer binary and corpus directory) and body.
@@ -46,4 +48,5 @@ pub const TARGETS: &[Target] = &[
     ("boot_multiboot2", boot_multiboot2),
     ("boot_cmdline", boot_cmdline),
     ("gateway_frames", gateway_frames),
+    ("uapi", uapi),
 ];

@@ -25,6 +25,7 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
         "boot_multiboot2" => boot_multiboot2(),
         "boot_cmdline" => boot_cmdline(),
         "gateway_frames" => gateway_frames(),
+        "uapi" => uapi(),
         _ => Vec::new(),
     }
 }
@@ -530,4 +531,101 @@ fn gateway_frames() -> Vec<Vec<u8>> {
     garbage.push(0);
     garbage.extend(step);
     vec![conversation, gso, garbage]
+}
+
+/// Scripts for the `uapi` target (see `uapi::uapi` for the operations).
+fn uapi() -> Vec<Vec<u8>> {
+    use crate::uapi::{fragment_index, hex, NEW_GATEWAY_KEY, OTHER_KEYS};
+    use crypto::PrivateKey;
+    let piece = |text: &str| vec![1, fragment_index(text)];
+    let public = |key: [u8; 32]| {
+        format!(
+            "public_key={}\n",
+            hex(PrivateKey::from_bytes(key).public_key().as_bytes())
+        )
+    };
+    let peer = public(crate::fake_nic::PEER_KEY);
+    let other = public(OTHER_KEYS[0]);
+    let deliver_all = vec![3, 0];
+    let read = |size: u16| {
+        let mut op = vec![4];
+        op.extend_from_slice(&size.to_le_bytes());
+        op
+    };
+    let script = |ops: &[Vec<u8>]| ops.concat();
+    let get = script(&[piece("get=1\n\n"), deliver_all.clone(), read(4095)]);
+    vec![
+        get.clone(),
+        // A peer added with a prefix and an endpoint, read back.
+        script(&[
+            piece("set=1\n"),
+            piece(&other),
+            piece("allowed_ip=10.99.0.3/32\n"),
+            piece("endpoint=192.0.2.3:51821\n"),
+            piece("\n"),
+            deliver_all.clone(),
+            read(4095),
+            get.clone(),
+        ]),
+        // The configured peer removed; then a bad prefix refused, changing nothing.
+        script(&[
+            get.clone(),
+            piece("set=1\n"),
+            piece(&peer),
+            piece("remove=true\n"),
+            piece("\n"),
+            deliver_all.clone(),
+            read(4095),
+            get.clone(),
+            piece("set=1\n"),
+            piece(&other),
+            vec![0, 24],
+            b"allowed_ip=10.300.0.0/16\n".to_vec(),
+            piece("\n"),
+            deliver_all.clone(),
+            read(4095),
+            get.clone(),
+        ]),
+        // Byte by byte, a reply read a byte at a time, a client leaving mid-reply.
+        script(&[
+            piece("get=1\n\n"),
+            vec![3, 1, 3, 1, 3, 1, 3, 1, 3, 1, 3, 1, 3, 1],
+            read(0),
+            read(0),
+            read(7),
+            vec![5, 0],
+            read(100),
+            get.clone(),
+        ]),
+        // A new private key, port and allowed IPs replaced; then the key removed.
+        script(&[
+            piece("set=1\n"),
+            piece(&format!("private_key={}\n", hex(&NEW_GATEWAY_KEY))),
+            piece("listen_port=51999\n"),
+            piece(&peer),
+            piece("replace_allowed_ips=true\n"),
+            piece("allowed_ip=fd99::3/128\n"),
+            piece("persistent_keepalive_interval=25\n"),
+            piece("\n"),
+            deliver_all.clone(),
+            read(4095),
+            vec![6, 0x10, 0x27],
+            get.clone(),
+            piece("set=1\n"),
+            piece(&format!("private_key={}\n", hex(&[0; 32]))),
+            piece("\n"),
+            deliver_all.clone(),
+            read(4095),
+            get.clone(),
+        ]),
+        // A client's garbage left in the stream, then the next client's request.
+        script(&[
+            vec![0, 7],
+            b"\x01garbage".to_vec(),
+            deliver_all.clone(),
+            vec![5, 0, 0, 2],
+            b"zz\n".to_vec(),
+            get,
+        ]),
+    ]
 }

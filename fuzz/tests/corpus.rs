@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use fuzz_bodies::{engine_run, gateway_run, seeds::seeds, wg_run, TARGETS};
+use fuzz_bodies::{engine_run, gateway_run, seeds::seeds, uapi_run, wg_run, TARGETS};
 
 fn dir(kind: &str, target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -104,6 +104,16 @@ fn seeds_pass_and_reach_deep() {
         .filter(|s| net::config::parse("seed.conf", std::str::from_utf8(s).expect("UTF-8")).is_ok())
         .count();
     assert_eq!(parsed, 3);
+    // The API seeds get a set accepted that adds a peer, one refused, and
+    // get replies read whole and checked against the engine.
+    let runs: Vec<_> = seeds("uapi").iter().map(|s| uapi_run(s)).collect();
+    assert!(runs.iter().any(|r| r.sets_adding_peers > 0), "{runs:?}");
+    assert!(runs.iter().any(|r| r.errors > 0), "{runs:?}");
+    assert!(runs.iter().all(|r| r.get_replies > 0), "{runs:?}");
+    assert!(
+        runs.iter().map(|r| r.sets_accepted).sum::<usize>() >= 3,
+        "{runs:?}"
+    );
 }
 
 /// Writes the seeds into the corpus directories (run by hand).

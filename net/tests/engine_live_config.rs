@@ -178,17 +178,37 @@ fn a_peer_added_live_handshakes_and_carries_traffic_at_once() {
 }
 
 #[test]
-fn adding_a_duplicate_or_our_own_key_changes_nothing() {
+fn adding_a_duplicate_changes_nothing() {
     let mut net = Net::new(3);
     let dup = spec_for(&net.keys[1], 2);
     assert!(net.engine(1).add_peer(dup).is_err());
-    let own = spec_for(&net.keys[0], 9);
-    assert!(net.engine(1).add_peer(own).is_err());
     assert_eq!(net.engine(1).peer_count(), 1);
     assert_eq!(
-        net.engine(1).peer_for_destination(IpAddr::V4(tunnel(9))),
-        None
+        net.engine(1).peer_for_destination(IpAddr::V4(tunnel(2))),
+        Some(PeerId(0))
     );
+}
+
+/// The userspace API may add a peer with the engine's own key (after `private_key=0`, which
+/// the engine does not follow): it is added, as the API reports it, but never usable, even
+/// given a preshared key; a new private key of ours makes it usable.
+#[test]
+fn a_peer_with_our_own_key_is_added_unusable() {
+    let mut net = Net::new(3);
+    let own = spec_for(&net.keys[0], 9);
+    let id = net.engine(1).add_peer(own).expect("added");
+    assert_eq!(net.engine(1).peer_count(), 2);
+    assert!(!net.engine(1).peer_is_usable(id));
+    assert!(net
+        .engine(1)
+        .set_preshared_key(id, Some(PresharedKey::from_bytes([7; 32]))));
+    assert!(
+        !net.engine(1).peer_is_usable(id),
+        "a preshared key gave it keys"
+    );
+    net.engine(1)
+        .set_private_key(PrivateKey::from_bytes([0x33; 32]));
+    assert!(net.engine(1).peer_is_usable(id));
 }
 
 #[test]

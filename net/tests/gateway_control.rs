@@ -128,6 +128,33 @@ fn a_peer_removed_and_added_back_live() {
     assert_eq!(sequence_of(&world.at_peer[0]), 3);
 }
 
+/// Found by the `uapi` fuzz target: with the private key removed the API takes a peer with
+/// the engine's (kept) public key; the engine must run it too, or `get` lists a peer that
+/// does not exist and the `set` is answered with an error after changing the API's state.
+#[test]
+fn a_peer_with_our_old_key_after_the_key_is_removed() {
+    let mut world = World::new(Rings::default());
+    let mut control = control_for(&world);
+    let zero = hex(&[0; 32]);
+    let set = format!("set=1\nprivate_key={zero}\n\n");
+    assert_eq!(request(&mut world, &mut control, &set), "errno=0\n\n");
+    let own = hex(world.gw.engine().public_key().as_bytes());
+    let set = format!("set=1\npublic_key={own}\nallowed_ip=10.55.0.0/16\n\n");
+    assert_eq!(request(&mut world, &mut control, &set), "errno=0\n\n");
+    let reply = request(&mut world, &mut control, "get=1\n\n");
+    assert!(reply.contains(&format!("public_key={own}\n")), "{reply}");
+    assert_eq!(world.gw.engine().peer_count(), 2);
+    let id = world
+        .gw
+        .engine()
+        .peer_by_public_key(world.gw.engine().public_key())
+        .expect("the engine runs it");
+    assert!(
+        !world.gw.engine().peer_is_usable(id),
+        "never handshakes with itself"
+    );
+}
+
 #[test]
 fn a_bad_set_changes_nothing() {
     let mut world = World::new(Rings::default());

@@ -32,16 +32,20 @@ pub struct PeerRemoved {
 
 impl Engine {
     /// Adds a peer, usable at once: its allowed IPs route to it and it can handshake. Refuses
-    /// our own public key, a key already configured, an invalid keepalive, or one peer too
-    /// many, changing nothing.
+    /// a key already configured, an invalid keepalive, or one peer too many, changing
+    /// nothing.
+    ///
+    /// A peer with our own public key is added but unusable (no keys, no handshakes), as
+    /// [`Engine::set_private_key`] leaves one: the userspace API can ask for it once its
+    /// private key is removed, which the engine does not follow (it keeps its key), and
+    /// refusing it would leave the API listing a peer the engine does not run. It becomes
+    /// usable if our key changes.
     pub fn add_peer(&mut self, spec: PeerSpec) -> Result<PeerId, EngineError> {
         let position = self.peers.len();
         if position >= MAX_PEERS {
             return Err(EngineError::TooManyPeers);
         }
-        if spec.public_key == *self.local.public_key() {
-            return Err(EngineError::PeerIsOwnKey { peer: position });
-        }
+        let own = spec.public_key == *self.local.public_key();
         if self.peer_by_public_key(&spec.public_key).is_some() {
             return Err(EngineError::DuplicatePeer { peer: position });
         }
@@ -60,7 +64,11 @@ impl Engine {
                 return Err(EngineError::AllowedIps(e));
             }
         }
-        let keys = PeerKeys::new(&self.local, spec.public_key, spec.preshared_key).ok();
+        let keys = if own {
+            None
+        } else {
+            PeerKeys::new(&self.local, spec.public_key, spec.preshared_key).ok()
+        };
         let usable = keys.is_some();
         let mut peer = Peer::new(
             spec.public_key,
@@ -166,6 +174,10 @@ impl Engine {
         let Some(peer) = self.peers.get_mut(id.index()) else {
             return false;
         };
+        // A peer with our own key stays unusable (see `add_peer`).
+        if peer.public_key == *self.local.public_key() {
+            return true;
+        }
         if let Ok(keys) = PeerKeys::new(&self.local, peer.public_key, preshared_key) {
             peer.keys = Some(keys);
         }
