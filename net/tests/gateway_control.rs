@@ -153,6 +153,18 @@ fn a_peer_with_our_old_key_after_the_key_is_removed() {
         !world.gw.engine().peer_is_usable(id),
         "never handshakes with itself"
     );
+    // Its preshared key, given while it has no keys, is not lost: a new
+    // private key makes it usable with the key `wg show` lists.
+    let psk = hex(&[0x5c; 32]);
+    let set = format!("set=1\npublic_key={own}\npreshared_key={psk}\n\n");
+    assert_eq!(request(&mut world, &mut control, &set), "errno=0\n\n");
+    let set = format!("set=1\nprivate_key={}\n\n", hex(&[0x61; 32]));
+    assert_eq!(request(&mut world, &mut control, &set), "errno=0\n\n");
+    assert!(world.gw.engine().peer_is_usable(id));
+    assert_eq!(
+        world.gw.engine().preshared_key(id).map(|k| *k.as_bytes()),
+        Some([0x5c; 32])
+    );
 }
 
 #[test]

@@ -210,7 +210,8 @@ fn apply<O: Nic, I: Nic>(
         match change {
             Change::PrivateKey => match model.private_key() {
                 Some(key) => {
-                    engine.set_private_key(crypto::PrivateKey::from_bytes(*key.to_bytes()))
+                    engine.set_private_key(crypto::PrivateKey::from_bytes(*key.to_bytes()));
+                    restore_preshared_keys(model, engine);
                 }
                 // wireguard-go then stops handshaking; the engine keeps its key
                 // but the model reports none. (A gateway without a key forwards nothing.)
@@ -250,6 +251,23 @@ fn apply<O: Nic, I: Nic>(
         }
     }
     errno
+}
+
+/// A peer without keys (its public key was ours) holds no preshared key in
+/// the engine; once a new private key makes it usable, it gets the one the
+/// API holds for it, so that its handshakes use what `wg show` says.
+fn restore_preshared_keys(model: &Model, engine: &mut crate::engine::Engine) {
+    for view in model.peers() {
+        let Some(psk) = view.preshared_key() else {
+            continue;
+        };
+        let Some(id) = engine.peer_by_public_key(&view.public_key()) else {
+            continue;
+        };
+        if engine.preshared_key(id) != Some(psk) {
+            engine.set_preshared_key(id, Some(psk.clone()));
+        }
+    }
 }
 
 fn update_peer(
