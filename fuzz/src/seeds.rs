@@ -461,6 +461,10 @@ fn boot_cmdline() -> Vec<Vec<u8>> {
         b"  test=crypto-bench\tconfig=a=b \0 config=hidden".to_vec(),
         "config=\u{e9}t\u{e9}.conf".as_bytes().to_vec(),
         vec![b'x'; 300],
+        // QEMU microvm's two virtio-mmio transports (acpi=off).
+        b"console=ttyS0 virtio_mmio.device=512@0xfeb00000:12 \
+          virtio_mmio.device=512@0xfeb00200:13 config=gateway.conf"
+            .to_vec(),
     ]
 }
 
