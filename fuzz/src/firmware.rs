@@ -8,7 +8,7 @@ use drivers::acpi::{self, AcpiError, Memory};
 use drivers::pci::capabilities::{
     self, apply_cut, Capability, ConfigSpace, Defect, MAX_CAPABILITIES,
 };
-use drivers::pci::msix::{MsixCapability, CAPABILITY_ID};
+use drivers::pci::msix::{MsixCapability, MsixError, CAPABILITY_ID, LAST_OFFSET};
 use drivers::pci::EcamWindow;
 
 use crate::input::Input;
@@ -408,23 +408,30 @@ fn pci_mode(input: &mut Input) -> FirmwareRun {
     }
     let mut msix_decoded = 0;
     for c in found.iter().filter(|c| c.id == CAPABILITY_ID) {
-        // The MSI-X capability is three dwords; one that does not fit in
-        // the space (at 0xF8 or 0xFC) has no table dword to decode.
-        let Some(table_at) = c.offset.checked_add(4) else {
-            continue;
-        };
-        let header = space.read_u32(c.offset);
-        let table = space.read_u32(table_at);
-        match MsixCapability::decode(c.offset, header, table) {
-            Some(msix) => {
+        let header = u32_at(&bytes, usize::from(c.offset));
+        let table = bytes
+            .get(usize::from(c.offset) + 4..usize::from(c.offset) + 8)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        let reads = space.reads.get();
+        match MsixCapability::read(&space, c.offset) {
+            Ok(msix) => {
+                // Header and table dwords, both inside the space.
+                assert_eq!(space.reads.get(), reads + 2);
+                let table = table.expect("a table dword inside the space");
+                assert!(c.offset <= LAST_OFFSET);
                 assert_eq!(msix.offset, c.offset);
                 assert!((1..=2048).contains(&msix.table_size), "{msix:?}");
                 assert_eq!(u32::from(msix.table_size), ((header >> 16) & 0x7ff) + 1);
                 assert!(msix.table_bar <= 5 && u32::from(msix.table_bar) == table & 7);
                 assert_eq!(msix.table_offset, table & !7);
+                assert!(msix.table_offset.is_multiple_of(8));
                 msix_decoded += 1;
             }
-            None => assert!(table & 7 > 5, "BIR {} refused", table & 7),
+            Err(MsixError::Truncated) => assert!(c.offset > LAST_OFFSET),
+            Err(MsixError::BadBarIndicator) => {
+                assert!(table.expect("a table dword") & 7 > 5);
+            }
+            Err(why) => panic!("{why:?} from decoding alone"),
         }
     }
     FirmwareRun {
@@ -464,8 +471,10 @@ pub fn firmware_run(data: &[u8]) -> FirmwareRun {
 /// what a plain reference walk finds, with the same defect (into the
 /// header, misaligned, a loop); its capabilities are at distinct aligned
 /// offsets from 0x40; cutting the list where it stopped leaves the same list
-/// well formed; every MSI-X capability decodes to a BAR 0–5 (or is refused
-/// for a reserved one), 1–2048 entries and an 8-byte-aligned table offset.
+/// well formed; every MSI-X capability read through `MsixCapability::read`
+/// decodes to a BAR 0–5, 1–2048 entries and an 8-byte-aligned table
+/// offset from two dwords inside the space, or is refused for a reserved
+/// BAR (6, 7) or for starting past 0xF4 (its three dwords would not fit).
 pub fn firmware(data: &[u8]) {
     let _ = firmware_run(data);
 }

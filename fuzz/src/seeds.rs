@@ -1,8 +1,9 @@
 //! Valid inputs for every target, so that fuzzing starts deep: real
 //! handshake and transport messages, a handshake sequence for the engine, a
 //! real configuration, real packets, ARP and NDP frames, and real boot
-//! structures. `tests/corpus.rs` checks they reach what they should, and
-//! writes them into a corpus directory on request (see the README).
+//! structures and firmware tables. `tests/corpus.rs` checks they reach what
+//! they should, and writes them into a corpus directory on request (see the
+//! README).
 
 use crypto::{create_initiation, CookieState, Tai64N};
 use rand_chacha::ChaCha8Rng;
@@ -546,7 +547,7 @@ fn firmware() -> Vec<Vec<u8>> {
     let pc = acpi_input(flags::RSDP, slot, 0, 0, [&pc_rsdt, &facp, &[], &[]]);
 
     // virtio-net-pci (modern) as QEMU lays out its capabilities: MSI-X
-    // (3 vectors, table at BAR 1 + 0, PBA at BAR 1 + 0x800), then the
+    // (4 vectors, table at BAR 1 + 0, PBA at BAR 1 + 0x800), then the
     // virtio vendor capabilities: common, ISR, device, notify, PCI access.
     let vendor = |next: u8, len: u8, kind: u8, bar: u8, offset: u32, size: u32| {
         let mut c = vec![0x09, next, len, kind, bar, 0, 0, 0];
@@ -557,7 +558,7 @@ fn firmware() -> Vec<Vec<u8>> {
         }
         c
     };
-    let msix: &[u8] = &[0x11, 0x84, 0x02, 0x00, 0x01, 0, 0, 0, 0x01, 0x08, 0, 0];
+    let msix: &[u8] = &[0x11, 0x84, 0x03, 0x00, 0x01, 0, 0, 0, 0x01, 0x08, 0, 0];
     let virtio_net = config_space(
         0x98,
         &[
