@@ -142,7 +142,7 @@ bench: image harness
 # fuzz/libfuzzer/artifacts/<target>/.
 FUZZ_SECONDS ?= 60
 GATEWAY_FUZZ_TARGETS := wg_messages engine_receive replay_window config_parser router \
-        neighbor boot_pvh boot_multiboot2 boot_cmdline gateway_frames uapi
+        neighbor boot_pvh boot_multiboot2 boot_cmdline gateway_frames uapi firmware
 FUZZ_TARGETS ?= $(GATEWAY_FUZZ_TARGETS) aead_differential
 FUZZ_RUN = RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none
 fuzz: setup

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:?usage: fuzz/sitting.sh SECONDS [TARGET...]}
 shift
-all="wg_messages engine_receive replay_window config_parser router neighbor boot_pvh boot_multiboot2 boot_cmdline gateway_frames uapi"
+all="wg_messages engine_receive replay_window config_parser router neighbor boot_pvh boot_multiboot2 boot_cmdline gateway_frames uapi firmware"
 targets=${*:-$all}
 RUSTC_BOOTSTRAP=1 cargo fuzz build --fuzz-dir fuzz/libfuzzer --sanitizer none
 bin=fuzz/libfuzzer/target/x86_64-unknown-linux-gnu/release

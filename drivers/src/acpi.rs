@@ -36,7 +36,8 @@ pub enum AcpiError {
     WrongSignature([u8; 4]),
     /// The RSDT/XSDT lists no MCFG (a machine without PCIe, like `pc`).
     NoMcfg,
-    /// The MCFG has no window for segment 0.
+    /// The MCFG has no usable window for segment 0 (non-zero, 1 MiB-aligned,
+    /// start bus ≤ end bus, below [`MAX_WINDOW_END`]).
     NoSegmentZero,
 }
 
@@ -69,6 +70,10 @@ const MAX_ROOT_TABLE: u32 = 4096;
 const MAX_MCFG: u32 = HEADER + 8 + 256 * 16;
 /// Table entries looked at in the RSDT/XSDT.
 const MAX_ENTRIES: u32 = 256;
+/// End of the physical addresses the kernel's identity map can reach
+/// (canonical addresses, below 2^47): an ECAM window must lie below it,
+/// bus `end_bus` included, or mapping it would fail.
+pub const MAX_WINDOW_END: u64 = 1 << 47;
 
 /// Where the RSDP was found and what it points to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,11 +217,17 @@ pub fn ecam_window(memory: &impl Memory, rsdp: &Rsdp) -> Result<EcamWindow, Acpi
             let segment = u16::from_le_bytes([mcfg[e + 8], mcfg[e + 9]]);
             let (start_bus, end_bus) = (mcfg[e + 10], mcfg[e + 11]);
             if segment == 0 && base != 0 && start_bus <= end_bus && base.is_multiple_of(1 << 20) {
-                return Ok(EcamWindow {
+                let window = EcamWindow {
                     base,
                     start_bus,
                     end_bus,
-                });
+                };
+                if base
+                    .checked_add(window.len_through(end_bus))
+                    .is_some_and(|end| end <= MAX_WINDOW_END)
+                {
+                    return Ok(window);
+                }
             }
         }
         return Err(AcpiError::NoSegmentZero);
@@ -424,6 +435,28 @@ mod tests {
         );
         let rsdp = find_rsdp(&m).unwrap();
         assert_eq!(ecam_window(&m, &rsdp), Err(AcpiError::NoSegmentZero));
+    }
+
+    #[test]
+    fn windows_beyond_the_identity_map_are_ignored() {
+        let mut m = q35();
+        let rsdp = find_rsdp(&m).unwrap();
+        // Found by the firmware fuzz target: a base of 2^48 was accepted.
+        for base in [1 << 48, 0xffff_ffff_fff0_0000, MAX_WINDOW_END - (1 << 20)] {
+            m.put(0x7fe_2000, &mcfg(&[(base, 0, 0, 255)]));
+            assert_eq!(ecam_window(&m, &rsdp), Err(AcpiError::NoSegmentZero));
+        }
+        // Bus 0 alone fits in the last MiB; a later usable entry is taken.
+        let last = MAX_WINDOW_END - (1 << 20);
+        m.put(0x7fe_2000, &mcfg(&[(1 << 48, 0, 0, 255), (last, 0, 0, 0)]));
+        assert_eq!(
+            ecam_window(&m, &rsdp),
+            Ok(EcamWindow {
+                base: last,
+                start_bus: 0,
+                end_bus: 0
+            })
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The boot-information parsers: PVH `hvm_start_info` with its memory map,
 //! Multiboot2 tags, and the kernel command line.
 
+use boot::virtio_mmio::{self, MmioArgError, MmioDevice};
 use boot::{BootInfo, BufferMemory, MAX_CMDLINE, MAX_PHYSICAL_ADDRESS, MAX_REGIONS};
 
 /// Where the fuzz input lies in "physical memory": pointers inside it are
@@ -88,7 +89,8 @@ pub fn pvh_with_cmdline(cmdline: &[u8]) -> Vec<u8> {
 /// The input as the kernel command line of an otherwise valid PVH boot:
 /// the line kept is the input up to its first NUL, cut at `MAX_CMDLINE`
 /// bytes (empty if that is not UTF-8), and an option's value is the rest of
-/// a whole `key=value` word of it.
+/// a whole `key=value` word of it. The same line's `virtio_mmio.device=`
+/// arguments are checked by [`check_virtio_mmio`].
 pub fn boot_cmdline(data: &[u8]) {
     let info = parse(1, &pvh_with_cmdline(data)).expect("a valid structure");
     let expected = data.split(|&b| b == 0).next().unwrap_or_default();
@@ -106,6 +108,64 @@ pub fn boot_cmdline(data: &[u8]) {
                 !words.iter().any(|w| w.starts_with(&format!("{key}="))),
                 "an option of {key:?} missed"
             ),
+        }
+    }
+    check_virtio_mmio(info.cmdline());
+}
+
+/// The `virtio_mmio.device=` arguments of `line`: one item per word
+/// (split at ASCII whitespace, as Linux splits its command line) that
+/// starts with the argument's name, in order; every device accepted has a
+/// window of at least `MIN_WINDOW` bytes ending by `MAX_ADDRESS` (so the
+/// kernel can map it without overflow), and no two accepted windows share
+/// a byte (no two drivers on one register block); and an argument whose
+/// value parses on its own is refused only because an earlier accepted
+/// device has the same window (`Duplicate`) or shares bytes with it
+/// (`Overlaps`, naming that device).
+fn check_virtio_mmio(line: &str) {
+    let words: Vec<&str> = line
+        .split_ascii_whitespace()
+        .filter(|w| w.starts_with(virtio_mmio::ARGUMENT))
+        .collect();
+    let items: Vec<_> = virtio_mmio::arguments(line).collect();
+    assert_eq!(items.len(), words.len());
+    let mut accepted: Vec<MmioDevice> = Vec::new();
+    for (item, word) in items.iter().zip(&words) {
+        assert_eq!(item.text, *word);
+        let alone = virtio_mmio::parse_device(&word[virtio_mmio::ARGUMENT.len()..]);
+        match (item.device, alone) {
+            (Ok(device), Ok(parsed)) => {
+                assert_eq!(device, parsed);
+                assert!(device.size >= virtio_mmio::MIN_WINDOW, "{device:?}");
+                assert!(
+                    device
+                        .base
+                        .checked_add(device.size)
+                        .is_some_and(|end| end <= virtio_mmio::MAX_ADDRESS),
+                    "{device:?}"
+                );
+                assert!(
+                    accepted
+                        .iter()
+                        .all(|a| a.base >= device.end() || device.base >= a.end()),
+                    "{device:?} overlaps one of {accepted:?}"
+                );
+                accepted.push(device);
+            }
+            (Err(MmioArgError::Duplicate), Ok(parsed)) => assert!(
+                accepted
+                    .iter()
+                    .any(|a| a.base == parsed.base && a.size == parsed.size),
+                "{parsed:?} is no duplicate"
+            ),
+            (Err(MmioArgError::Overlaps(earlier)), Ok(parsed)) => {
+                assert!(accepted.contains(&earlier), "{earlier:?} was not accepted");
+                assert!(parsed.overlaps(earlier.base, earlier.end()));
+                assert!(earlier.base != parsed.base || earlier.size != parsed.size);
+            }
+            (Err(why), Ok(parsed)) => panic!("{parsed:?} refused: {why:?}"),
+            (Ok(device), Err(why)) => panic!("{device:?} accepted, alone {why:?}"),
+            (Err(why), Err(alone)) => assert_eq!(why, alone),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! or state machine that reads bytes from outside the gateway and asserts
 //! the properties that matter: nothing panics, and what is accepted is
 //! consistent (a reference model for the replay window, round trips for the
-//! configuration, bounds for the boot information, authenticity for the
+//! configuration, bounds for the boot information and the firmware's tables, authenticity for the
 //! engine, agreement with the engine for the userspace API). The libFuzzer harness (`fuzz/libfuzzer`, `make fuzz`) calls
 //! them; `tests/corpus.rs` replays the committed corpora and regressions.
 #![forbid(unsafe_code)]
@@ -13,6 +13,7 @@ mod boot_info;
 mod config;
 mod engine;
 pub mod fake_nic;
+pub mod firmware;
 mod gateway;
 pub mod input;
 mod neighbor;
@@ -26,6 +27,7 @@ mod wire;
 pub use boot_info::{boot_cmdline, boot_multiboot2, boot_pvh};
 pub use config::config_parser;
 pub use engine::{engine_receive, engine_run, EngineRun};
+pub use firmware::{firmware, firmware_run, FirmwareRun};
 pub use gateway::{gateway_frames, gateway_run, FramesRun};
 pub use neighbor::neighbor;
 pub use replay::replay_window;
@@ -49,4 +51,5 @@ pub const TARGETS: &[Target] = &[
     ("boot_cmdline", boot_cmdline),
     ("gateway_frames", gateway_frames),
     ("uapi", uapi),
+    ("firmware", firmware),
 ];

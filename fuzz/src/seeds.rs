@@ -1,14 +1,16 @@
 //! Valid inputs for every target, so that fuzzing starts deep: real
 //! handshake and transport messages, a handshake sequence for the engine, a
 //! real configuration, real packets, ARP and NDP frames, and real boot
-//! structures. `tests/corpus.rs` checks they reach what they should, and
-//! writes them into a corpus directory on request (see the README).
+//! structures and firmware tables. `tests/corpus.rs` checks they reach what
+//! they should, and writes them into a corpus directory on request (see the
+//! README).
 
 use crypto::{create_initiation, CookieState, Tai64N};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
 use crate::boot_info::BASE;
+use crate::firmware::fix_checksum;
 use crate::input::fix_ipv4_checksum;
 use crate::wg::{cookie_reply_seed, fixture, GATEWAY_INDEX, NOW};
 
@@ -26,6 +28,7 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
         "boot_cmdline" => boot_cmdline(),
         "gateway_frames" => gateway_frames(),
         "uapi" => uapi(),
+        "firmware" => firmware(),
         _ => Vec::new(),
     }
 }
@@ -459,7 +462,120 @@ fn boot_cmdline() -> Vec<Vec<u8>> {
         b"  test=crypto-bench\tconfig=a=b \0 config=hidden".to_vec(),
         "config=\u{e9}t\u{e9}.conf".as_bytes().to_vec(),
         vec![b'x'; 300],
+        // QEMU microvm's two virtio-mmio transports (acpi=off).
+        b"console=ttyS0 virtio_mmio.device=512@0xfeb00000:12 \
+          virtio_mmio.device=512@0xfeb00200:13 config=gateway.conf"
+            .to_vec(),
     ]
+}
+
+/// An ACPI table: header (OEM "BOCHS ", revision 1) and body, checksummed.
+fn acpi_table(signature: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(signature);
+    t.extend_from_slice(&((36 + body.len()) as u32).to_le_bytes());
+    t.extend_from_slice(&[1, 0]);
+    t.extend_from_slice(b"BOCHS BXPC    \x01\0\0\0BXPC\x01\0\0\0");
+    t.extend_from_slice(body);
+    fix_checksum(&mut t, 9);
+    t
+}
+
+/// An ACPI-mode firmware input (`firmware.rs` reads it in this order):
+/// flags, the RSDP's slot, its RSDT and XSDT selectors (table regions 0-3),
+/// the four table regions, no EBDA bytes, an empty BIOS area (but for the
+/// RSDP the harness writes).
+fn acpi_input(flags: u8, slot: u16, rsdt: u8, xsdt: u8, tables: [&[u8]; 4]) -> Vec<u8> {
+    let mut v = vec![0, flags];
+    v.extend_from_slice(&slot.to_le_bytes());
+    v.extend_from_slice(&[rsdt, xsdt]);
+    for table in tables {
+        v.extend_from_slice(&(table.len() as u16).to_le_bytes());
+        v.extend_from_slice(table);
+    }
+    v.extend_from_slice(&[0, 0]);
+    v
+}
+
+/// A PCI configuration space: vendor and device, status "capabilities
+/// list", the first pointer, and capabilities (offset, bytes).
+fn config_space(first: u8, capabilities: &[(u8, &[u8])]) -> Vec<u8> {
+    let mut space = vec![0u8; 256];
+    space[..4].copy_from_slice(&[0xf4, 0x1a, 0x41, 0x10]); // 1af4:1041
+    space[0x06] = 0x10;
+    space[0x34] = first;
+    for (offset, bytes) in capabilities {
+        let at = usize::from(*offset);
+        space[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+    let mut v = vec![1, 0];
+    v.extend_from_slice(&space);
+    v
+}
+
+fn firmware() -> Vec<Vec<u8>> {
+    use crate::firmware::{flags, BIOS_AREA, TABLES};
+    // QEMU q35 under SeaBIOS: the RSDP at 0xF5A10, an RSDT listing the
+    // FACP and the MCFG, ECAM at 0xB0000000 for buses 0-255.
+    let slot = ((0xf_5a10 - BIOS_AREA) / 16) as u16;
+    let mut mcfg_body = vec![0u8; 8];
+    mcfg_body.extend_from_slice(&0xb000_0000u64.to_le_bytes());
+    mcfg_body.extend_from_slice(&[0, 0, 0, 255, 0, 0, 0, 0]);
+    let mcfg = acpi_table(b"MCFG", &mcfg_body);
+    let facp = acpi_table(b"FACP", &[0; 208]);
+    let mut rsdt_body = Vec::new();
+    for table in [TABLES[1], TABLES[2]] {
+        rsdt_body.extend_from_slice(&(table as u32).to_le_bytes());
+    }
+    let rsdt = acpi_table(b"RSDT", &rsdt_body);
+    let q35 = acpi_input(flags::RSDP, slot, 0, 0, [&rsdt, &facp, &mcfg, &[]]);
+    // ACPI 2.0: an XSDT (above 4 GiB) listing the same, the RSDP in the EBDA.
+    let mut xsdt_body = Vec::new();
+    for table in [TABLES[1], TABLES[2]] {
+        xsdt_body.extend_from_slice(&table.to_le_bytes());
+    }
+    let xsdt = acpi_table(b"XSDT", &xsdt_body);
+    let xsdt = acpi_input(
+        flags::RSDP | flags::REVISION_2 | flags::EBDA,
+        2,
+        0,
+        3,
+        [&rsdt, &facp, &mcfg, &xsdt],
+    );
+    // QEMU pc: an RSDT without an MCFG.
+    let pc_rsdt = acpi_table(b"RSDT", &(TABLES[1] as u32).to_le_bytes());
+    let pc = acpi_input(flags::RSDP, slot, 0, 0, [&pc_rsdt, &facp, &[], &[]]);
+
+    // virtio-net-pci (modern) as QEMU lays out its capabilities: MSI-X
+    // (4 vectors, table at BAR 1 + 0, PBA at BAR 1 + 0x800), then the
+    // virtio vendor capabilities: common, ISR, device, notify, PCI access.
+    let vendor = |next: u8, len: u8, kind: u8, bar: u8, offset: u32, size: u32| {
+        let mut c = vec![0x09, next, len, kind, bar, 0, 0, 0];
+        c.extend_from_slice(&offset.to_le_bytes());
+        c.extend_from_slice(&size.to_le_bytes());
+        if kind == 2 {
+            c.extend_from_slice(&4u32.to_le_bytes()); // notify multiplier
+        }
+        c
+    };
+    let msix: &[u8] = &[0x11, 0x84, 0x03, 0x00, 0x01, 0, 0, 0, 0x01, 0x08, 0, 0];
+    let virtio_net = config_space(
+        0x98,
+        &[
+            (0x98, msix),
+            (0x84, &vendor(0x70, 0x14, 5, 0, 0, 4)),
+            (0x70, &vendor(0x60, 0x14, 2, 4, 0x3000, 0x1000)),
+            (0x60, &vendor(0x50, 0x10, 4, 4, 0x2000, 0x1000)),
+            (0x50, &vendor(0x40, 0x10, 3, 4, 0x1000, 0x1000)),
+            (0x40, &vendor(0x00, 0x10, 1, 4, 0x0000, 0x1000)),
+        ],
+    );
+    // A list that loops back on itself.
+    let looping = config_space(
+        0x40,
+        &[(0x40, &[0x11, 0x50, 0, 0]), (0x50, &[0x09, 0x40, 4, 0])],
+    );
+    vec![q35, xsdt, pc, virtio_net, looping]
 }
 
 /// Scripts for `gateway_frames` (operation codes as `gateway.rs` reads

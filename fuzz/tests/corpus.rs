@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use fuzz_bodies::{engine_run, gateway_run, seeds::seeds, uapi_run, wg_run, TARGETS};
+use fuzz_bodies::{engine_run, firmware_run, gateway_run, seeds::seeds, uapi_run, wg_run, TARGETS};
 
 fn dir(kind: &str, target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -114,6 +114,24 @@ fn seeds_pass_and_reach_deep() {
         runs.iter().map(|r| r.sets_accepted).sum::<usize>() >= 3,
         "{runs:?}"
     );
+    // The firmware seeds find q35's ECAM window (through the RSDT and the
+    // XSDT), walk virtio-net's whole capability list and decode its MSI-X,
+    // and meet a loop.
+    let runs: Vec<_> = seeds("firmware").iter().map(|s| firmware_run(s)).collect();
+    let windows = runs
+        .iter()
+        .filter(|r| {
+            r.window
+                .is_some_and(|w| w.base == 0xb000_0000 && w.end_bus == 255)
+        })
+        .count();
+    assert_eq!(windows, 2, "{runs:?}");
+    assert!(
+        runs.iter()
+            .any(|r| r.capabilities == 6 && r.defect.is_none() && r.msix_decoded == 1),
+        "{runs:?}"
+    );
+    assert!(runs.iter().any(|r| r.defect.is_some()), "{runs:?}");
 }
 
 /// Writes the seeds into the corpus directories (run by hand).

@@ -8,11 +8,15 @@
 //! 0xFEE00000 with the destination APIC ID in bits 12-19, and the data is
 //! the IDT vector (fixed delivery, edge-triggered).
 
-use super::{capabilities, Cam};
+use super::capabilities::ConfigSpace;
+use super::{capabilities, Cam, FunctionSpace};
 use virtio_drivers::transport::pci::bus::{BarInfo, ConfigurationAccess, DeviceFunction, PciRoot};
 
 /// Capability ID of MSI-X.
 pub const CAPABILITY_ID: u8 = 0x11;
+/// Last offset an MSI-X capability can start at: it is three dwords
+/// (header, table, PBA) and configuration space ends at 0xFF.
+pub const LAST_OFFSET: u8 = 0xf4;
 /// Message control bit 15: MSI-X enabled.
 const CONTROL_ENABLE: u32 = 1 << 15;
 /// Message control bit 14: every vector masked.
@@ -51,6 +55,19 @@ impl MsixCapability {
             table_offset: table & !7,
         })
     }
+
+    /// Reads the capability at `offset` (from a capability walk) through
+    /// `space` and decodes it. A capability too close to the end of
+    /// configuration space to hold its three dwords is refused rather than
+    /// read past 0xFF.
+    pub fn read(space: &impl ConfigSpace, offset: u8) -> Result<Self, MsixError> {
+        if offset > LAST_OFFSET {
+            return Err(MsixError::Truncated);
+        }
+        let header = space.read_u32(offset);
+        let table = space.read_u32(offset + 4);
+        Self::decode(offset, header, table).ok_or(MsixError::BadBarIndicator)
+    }
 }
 
 /// The MSI message that delivers `vector` to the local APIC `apic_id`:
@@ -64,6 +81,9 @@ pub fn message(apic_id: u8, vector: u8) -> (u64, u32) {
 pub enum MsixError {
     /// The function has no MSI-X capability.
     Absent,
+    /// The capability starts too close to the end of configuration space
+    /// (after [`LAST_OFFSET`]) to hold its three dwords.
+    Truncated,
     /// The capability names a reserved BAR indicator.
     BadBarIndicator,
     /// The table's BAR is not a memory BAR with an address.
@@ -79,9 +99,7 @@ pub fn find(cam: &Cam, function: DeviceFunction) -> Result<MsixCapability, MsixE
     let cap = capabilities(cam, function)
         .find(CAPABILITY_ID)
         .ok_or(MsixError::Absent)?;
-    let header = cam.read_word(function, cap.offset);
-    let table = cam.read_word(function, cap.offset + 4);
-    MsixCapability::decode(cap.offset, header, table).ok_or(MsixError::BadBarIndicator)
+    MsixCapability::read(&FunctionSpace { cam, function }, cap.offset)
 }
 
 /// A function's MSI-X table, mapped.
@@ -210,6 +228,40 @@ mod tests {
         assert_eq!(cap.table_offset, 0x2000);
         assert_eq!(MsixCapability::decode(0x40, 0x11, 6), None);
         assert_eq!(MsixCapability::decode(0x40, 0x11, 7), None);
+    }
+
+    /// Configuration space in memory, for `read`.
+    struct Space([u8; 256]);
+
+    impl ConfigSpace for Space {
+        fn read_u32(&self, offset: u8) -> u32 {
+            let o = usize::from(offset & !3);
+            u32::from_le_bytes([self.0[o], self.0[o + 1], self.0[o + 2], self.0[o + 3]])
+        }
+    }
+
+    #[test]
+    fn reads_the_capability_where_it_fits_only() {
+        let mut space = Space([0; 256]);
+        space.0[0xf4..0xfc].copy_from_slice(&[0x11, 0, 3, 0, 0x01, 0, 0, 0]);
+        let cap = MsixCapability::read(&space, 0xf4).unwrap();
+        assert_eq!((cap.table_size, cap.table_bar), (4, 1));
+        // At 0xF8 or 0xFC the table dword would lie at 0xFC or past 0xFF
+        // (the offset + 4 used to overflow there).
+        space.0[0xfc] = 0x11;
+        assert_eq!(
+            MsixCapability::read(&space, 0xf8),
+            Err(MsixError::Truncated)
+        );
+        assert_eq!(
+            MsixCapability::read(&space, 0xfc),
+            Err(MsixError::Truncated)
+        );
+        space.0[0x40..0x48].copy_from_slice(&[0x11, 0, 0, 0, 0x06, 0, 0, 0]);
+        assert_eq!(
+            MsixCapability::read(&space, 0x40),
+            Err(MsixError::BadBarIndicator)
+        );
     }
 
     #[test]
