@@ -467,28 +467,32 @@ impl World {
         let marker = *b"liveness-check-to-the-peer";
         let udp = udp_v4(LAN_HOST, 40000, REMOTE_HOST, 9, &marker);
         let packet = ipv4(LAN_HOST, REMOTE_HOST, 17, 64, 0, &udp);
-        let reached = self.until(
+        self.crosses(
+            "from the LAN to the peer",
             |w| w.lan_packet(&packet, RxInfo::plain(RxChecksum::Unchecked)),
             |w| w.at_peer.iter().any(|p| p.ends_with(&marker)),
         );
-        assert!(
-            reached,
-            "a packet from the LAN no longer reaches the peer: {}; engine {:?}; peer {:?}",
-            self.gw.stats(),
-            self.gw.engine().stats(),
-            self.peer.stats()
-        );
-
         let marker = *b"liveness-check-to-the-lan";
         let udp = udp_v4(REMOTE_HOST, 9, LAN_HOST, 40000, &marker);
         let packet = ipv4(REMOTE_HOST, LAN_HOST, 17, 64, 0, &udp);
-        let reached = self.until(
+        self.crosses(
+            "from the peer to the LAN",
             |w| w.peer_sends(&packet, None),
             |w| w.at_lan.iter().any(|p| p.ends_with(&marker)),
         );
+    }
+
+    /// Asserts that a packet `send` puts on a wire arrives (see [`World::until`]).
+    fn crosses(
+        &mut self,
+        way: &str,
+        send: impl FnMut(&mut World),
+        arrived: impl Fn(&World) -> bool,
+    ) {
+        let reached = self.until(send, arrived);
         assert!(
             reached,
-            "a packet from the peer no longer reaches the LAN: {}; engine {:?}; peer {:?}",
+            "a packet no longer crosses {way}: {}; engine {:?}; peer {:?}",
             self.gw.stats(),
             self.gw.engine().stats(),
             self.peer.stats()
