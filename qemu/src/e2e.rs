@@ -1243,15 +1243,35 @@ fn grub_iso_bad_config(image: &Path, work_dir: &Path) -> Check {
     (name, result)
 }
 
-/// The last `interrupts:` line on the console: the gateway prints one every
-/// two seconds while the counts change (see kernel/src/gateway/report.rs).
-fn last_interrupts_line(console: &crate::topology::Console) -> Option<String> {
-    console
-        .text()
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("interrupts:"))
-        .map(str::to_string)
+/// Polls the console for up to 15 s for an `interrupts:` line printed past
+/// byte `after` of its text that `ready` accepts, returning the newest such
+/// line seen (accepted or not, so the caller's checks report it). The guest
+/// prints the line every 2 s of its own clock (kernel/src/gateway/report.rs),
+/// which under TCG on a busy host can lag the host's, so one read after a
+/// fixed sleep can come too early.
+fn wait_for_interrupts_line(
+    console: &crate::topology::Console,
+    after: usize,
+    ready: impl Fn(&str) -> bool,
+) -> Result<String, String> {
+    let mut line = None;
+    for _ in 0..15 {
+        thread::sleep(Duration::from_secs(1));
+        let text = console.text();
+        line = text
+            .get(after..)
+            .and_then(|new| new.lines().rev().find(|l| l.starts_with("interrupts:")))
+            .map(str::to_string);
+        if line.as_deref().is_some_and(&ready) {
+            break;
+        }
+    }
+    line.ok_or_else(|| {
+        format!(
+            "no `interrupts:` line after the traffic:\n{}",
+            console.text()
+        )
+    })
 }
 
 /// The `count=` of the NIC `role` (`outer`/`inner`) and the route word
@@ -1324,9 +1344,12 @@ pub fn q35_msix_checks(image: &Path) -> Vec<Check> {
                     transfer_bytes(&wan, &lan, addr::LAN_HOST, CORE_TRANSFER_BYTES, || Ok(()))?;
                     // The line is printed every 2 s while counts change; the
                     // transfers just ended, so wait for one printed after them.
-                    thread::sleep(Duration::from_secs(3));
-                    let line = last_interrupts_line(console)
-                        .ok_or_else(|| format!("no `interrupts:` line:\n{}", console.text()))?;
+                    let after = console.text().len();
+                    let line = wait_for_interrupts_line(console, after, |line| {
+                        ["outer", "inner"].iter().all(|role| {
+                            matches!(nic_interrupts(line, role), Some((route, count)) if route == "msix" && count > 0)
+                        })
+                    })?;
                     let io_apic: u64 = line
                         .split(';')
                         .find_map(|p| field(p, "io_apic"))
@@ -1384,23 +1407,13 @@ pub fn q35_msix_checks(image: &Path) -> Vec<Check> {
             }
             let out = ping(&setup.network.lan.name, addr::PEER_TUNNEL, &[])?;
             let back = ping(&setup.network.wan.name, addr::LAN_HOST, &[])?;
-            // The guest prints the line every 2 s of its own clock, which
-            // under TCG on a busy host can lag the host's: poll for it.
+            let after = console.text().len();
             let took_intx = |line: &str| {
                 ["outer", "inner"].iter().all(|role| {
                     matches!(nic_interrupts(line, role), Some((route, count)) if route == "intx" && count > 0)
                 })
             };
-            let mut line = None;
-            for _ in 0..15 {
-                thread::sleep(Duration::from_secs(1));
-                line = last_interrupts_line(console);
-                if line.as_deref().is_some_and(took_intx) {
-                    break;
-                }
-            }
-            let line =
-                line.ok_or_else(|| format!("no `interrupts:` line:\n{}", console.text()))?;
+            let line = wait_for_interrupts_line(console, after, took_intx)?;
             if !took_intx(&line) {
                 return Err(format!("a NIC took no INTx interrupt: `{line}`"));
             }
