@@ -1,10 +1,12 @@
 //! Proves the data path does not allocate: after the handshake, steady-state transport both
 //! ways (`send_packet`, `handle_datagram`, `poll_timers`, keepalives included) performs zero
-//! heap allocations. Uses a counting global allocator, so this file holds a single test.
+//! heap allocations. Uses a counting global allocator, so this file holds a single test, and
+//! it counts only on the test's own thread: libtest's main thread may allocate meanwhile.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crypto::PrivateKey;
@@ -14,8 +16,17 @@ use rand_core::SeedableRng;
 
 struct Counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Set only on the thread running the test, only while the data path runs.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether this thread is the one being measured. A const-initialised `Cell` needs no
+/// allocation to reach, and `try_with` answers "no" during thread teardown.
+fn counting_here() -> bool {
+    COUNTING.try_with(Cell::get).unwrap_or(false)
+}
 
 // This test binary (not the `net` library, which stays `forbid(unsafe_code)`)
 // needs the one unsafe trait a global allocator is: every method forwards to
@@ -25,7 +36,7 @@ static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 unsafe impl GlobalAlloc for Counting {
     // SAFETY: (of the trait) the caller passes a valid, non-zero-size layout.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if counting_here() {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: forwarded from our caller's contract.
@@ -38,7 +49,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     // SAFETY: (of the trait) `ptr` came from this allocator with `layout`.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if counting_here() {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: forwarded from our caller's contract.
@@ -159,7 +170,7 @@ fn steady_state_transport_does_not_allocate() {
     }
     assert_eq!(out_b.delivered, 1);
 
-    COUNTING.store(true, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
     // Ten virtual minutes of traffic both ways, across rekeys, keepalives and timer polls.
     for step in 0..60_000u64 {
         t += 10;
@@ -178,7 +189,7 @@ fn steady_state_transport_does_not_allocate() {
         b.poll_timers(now(t), &mut rng, &mut out_b);
         let _ = (a.next_deadline(), b.next_deadline());
     }
-    COUNTING.store(false, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(false));
     assert_eq!(
         ALLOCATIONS.load(Ordering::SeqCst),
         0,

@@ -1,32 +1,50 @@
-//! Memory stays bounded whatever a client sends. A counting allocator measures the heap;
-//! this file holds a single test so that nothing else allocates meanwhile.
+//! Memory stays bounded whatever a client sends. A counting allocator measures the heap of
+//! the test's own thread (libtest's main thread may allocate meanwhile); this file holds a
+//! single test so that no other test does.
 
 mod uapi_support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, Ordering};
 
 use net::uapi::{Event, Session, SessionLimits};
 
 struct Counting;
 
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Set only on the thread running the test.
+    static MEASURED: Cell<bool> = const { Cell::new(false) };
+}
+/// Signed: the measured thread may free memory it allocated before it was marked.
+static CURRENT: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+/// Whether this thread is the measured one. A const-initialised `Cell` needs no allocation
+/// to reach, and `try_with` answers "no" during thread teardown.
+fn measured_here() -> bool {
+    MEASURED.try_with(Cell::get).unwrap_or(false)
+}
 
 // SAFETY: delegating to `System`, a sound allocator, with the caller's
 // arguments preserves every `GlobalAlloc` guarantee; the counters only watch.
 unsafe impl GlobalAlloc for Counting {
     // SAFETY: (of the trait) the caller passes a valid, non-zero-size layout.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
-        PEAK.fetch_max(now, Ordering::SeqCst);
+        if measured_here() {
+            let size = layout.size() as isize;
+            let now = CURRENT.fetch_add(size, Ordering::SeqCst) + size;
+            PEAK.fetch_max(now, Ordering::SeqCst);
+        }
         // SAFETY: forwarded from our caller's contract.
         unsafe { System.alloc(layout) }
     }
 
     // SAFETY: (of the trait) `ptr` came from `alloc` with this `layout`.
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
+        if measured_here() {
+            CURRENT.fetch_sub(layout.size() as isize, Ordering::SeqCst);
+        }
         // SAFETY: `ptr` was allocated by `System` with `layout` (see `alloc`).
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -57,11 +75,16 @@ fn feed_measured(session: &mut Session, input: &[u8]) -> (Vec<&'static str>, usi
             }
         }
     }
-    (events, PEAK.load(Ordering::SeqCst) - base)
+    let growth = PEAK.load(Ordering::SeqCst) - base;
+    (
+        events,
+        growth.try_into().expect("the peak is never below the base"),
+    )
 }
 
 #[test]
 fn a_megabyte_of_garbage_costs_a_bounded_amount() {
+    MEASURED.with(|m| m.set(true));
     let limits = SessionLimits::default();
     let noise: Vec<u8> = (0..1_000_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
