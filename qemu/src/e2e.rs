@@ -3,12 +3,13 @@
 //! test (see [`crate::topology`]). Traffic comes from the real tools
 //! (`ping`, `wg`, `tcpdump`) and from `wgate-nettool`.
 
+use crate::capture::Capture;
 use crate::machine::MachineKind;
 use crate::topology::{addr, gateway_config, in_ns, path, Gateway, KeyPair, Network, WireguardGo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bytes moved in each direction by the TCP transfer tests.
 pub const TRANSFER_BYTES: u64 = 50 * 1000 * 1000;
@@ -168,6 +169,20 @@ fn spawn_tool(ns: &str, args: &[&str]) -> Result<crate::topology::Process, Strin
     Ok(crate::topology::Process { child })
 }
 
+/// How long `wgate-nettool` may take to bind its socket on a loaded host.
+const TOOL_START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Runs a listening `wgate-nettool` command (`udp-listen`, `tcp-sink`) in
+/// the background and returns once its socket is bound: it prints
+/// `listening` then, so nothing sent after this call is lost to a late start.
+fn spawn_listener(ns: &str, args: &[&str]) -> Result<crate::topology::Process, String> {
+    let mut process = spawn_tool(ns, args)?;
+    process
+        .wait_for_stdout_line("listening", TOOL_START_TIMEOUT)
+        .map_err(|e| format!("`{}` in {ns}: {e}", args.join(" ")))?;
+    Ok(process)
+}
+
 /// Waits for a background tool and returns its stdout.
 fn finish_tool(mut process: crate::topology::Process) -> Result<String, String> {
     let output = process.wait_output().map_err(|e| e.to_string())?;
@@ -209,8 +224,7 @@ fn transfer_bytes(
     during: impl FnOnce() -> Result<(), String>,
 ) -> Result<String, String> {
     let bind = format!("{sink_addr}:5001");
-    let sink = spawn_tool(sink_ns, &["tcp-sink", &bind, "--timeout", "240"])?;
-    thread::sleep(Duration::from_millis(500));
+    let sink = spawn_listener(sink_ns, &["tcp-sink", &bind, "--timeout", "240"])?;
     let bytes = total.to_string();
     let source = spawn_tool(src_ns, &["tcp-source", &bind, &bytes, "--seed", "7"])?;
     let started = std::time::Instant::now();
@@ -302,21 +316,15 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
     checks.push(("low-order-peer-gets-nothing".into(), (|| {
         let warning = setup.gateway.console.wait_for("small order", Duration::from_secs(1))?;
         // Traffic for its AllowedIPs, while the WAN is watched for anything
-        // addressed to it (ARP included) for 4 s.
-        let watch = thread::spawn({
-            let wan = wan.clone();
-            move || in_ns(&wan, &["timeout", "4", "tcpdump", "-n", "-i", "eth0", "host", "192.0.2.77"])
-        });
-        thread::sleep(Duration::from_millis(800));
+        // addressed to it (ARP included).
+        let capture = Capture::start(&wan, setup.network.file("low-order.pcap"), "host 192.0.2.77")?;
         let _ = in_ns(&lan, &["ping", "-c", "3", "-i", "0.3", "-W", "1", "10.9.0.5"]);
-        let captured = match watch.join() {
-            Ok(Ok(out)) | Ok(Err(out)) => out,
-            Err(_) => return Err("tcpdump thread panicked".into()),
-        };
-        if !captured.contains("0 packets captured") {
+        let file = capture.stop();
+        let captured = crate::topology::sh(&["tcpdump", "-n", "-r", path(&file)])?;
+        if !captured.trim().is_empty() {
             return Err(format!("packets went to the low-order peer: {captured}"));
         }
-        Ok(format!("gateway warned `{}` and sent nothing to 192.0.2.77 in 4 s while the LAN pinged 10.9.0.5", warning.trim()))
+        Ok(format!("gateway warned `{}` and sent nothing to 192.0.2.77 while the LAN pinged 10.9.0.5 (tcpdump on the WAN)", warning.trim()))
     })()));
     checks.push((
         "tcp-50mb-lan-to-peer".into(),
@@ -348,8 +356,7 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
     ));
     checks.push(("spoofed-inner-source-never-reaches-lan".into(), (|| {
         setup.network.wan.ip(&["addr", "add", "10.250.0.1/32", "dev", &setup.peer.iface])?;
-        let listener = spawn_tool(&lan, &["udp-listen", "192.168.77.2:6000", "4"])?;
-        thread::sleep(Duration::from_millis(500));
+        let listener = spawn_listener(&lan, &["udp-listen", "192.168.77.2:6000", "4"])?;
         tool(&wan, &["udp-send", "192.168.77.2:6000", "spoofed", "--bind", "10.250.0.1:0", "--count", "3"])?;
         tool(&wan, &["udp-send", "192.168.77.2:6000", "genuine", "--bind", "10.99.0.2:0"])?;
         let heard = finish_tool(listener)?;
@@ -390,28 +397,13 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
 fn replay_check(setup: &Setup) -> Result<String, String> {
     let lan = &setup.network.lan.name;
     let wan = &setup.network.wan.name;
-    let capture = setup.network.file("capture.pcap");
-    let listener = spawn_tool(lan, &["udp-listen", "192.168.77.2:6001", "6"])?;
-    let mut tcpdump = crate::topology::Process {
-        child: Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                wan,
-                "tcpdump",
-                "-i",
-                "eth0",
-                "-U",
-                "-w",
-                path(&capture),
-            ])
-            .args(["udp and dst port 51820 and greater 100"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start tcpdump: {e}"))?,
-    };
-    thread::sleep(Duration::from_millis(1500));
+    let capture = Capture::start(
+        wan,
+        setup.network.file("capture.pcap"),
+        "udp and dst port 51820 and greater 100",
+    )?;
+    // Long enough for the send, the capture and the replay on a slow host.
+    let listener = spawn_listener(lan, &["udp-listen", "192.168.77.2:6001", "12"])?;
     tool(
         wan,
         &[
@@ -422,23 +414,25 @@ fn replay_check(setup: &Setup) -> Result<String, String> {
             "10.99.0.2:0",
         ],
     )?;
-    thread::sleep(Duration::from_millis(1000));
-    // SIGTERM makes tcpdump flush and close the capture file.
-    let _ = Command::new("kill")
-        .arg(tcpdump.child.id().to_string())
-        .status();
-    let _ = tcpdump.child.wait();
-    let hex = tool(
-        wan,
-        &[
-            "pcap-extract",
-            path(&capture),
-            "--udp-dst-port",
-            "51820",
-            "--min-len",
-            "64",
-        ],
-    )?;
+    let extract = |file: &Path| {
+        tool(
+            wan,
+            &[
+                "pcap-extract",
+                path(file),
+                "--udp-dst-port",
+                "51820",
+                "--min-len",
+                "64",
+            ],
+        )
+    };
+    // Until the data packet is in the file (or the deadline), then stop.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while extract(capture.file()).is_err() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(200));
+    }
+    let hex = extract(&capture.stop())?;
     let hex = hex.trim();
     if !hex.starts_with("04000000") {
         return Err(format!(
@@ -1243,17 +1237,22 @@ fn grub_iso_bad_config(image: &Path, work_dir: &Path) -> Check {
     (name, result)
 }
 
-/// Polls the console for up to 15 s for an `interrupts:` line printed past
-/// byte `after` of its text that `ready` accepts, returning the newest such
-/// line seen (accepted or not, so the caller's checks report it). The guest
-/// prints the line every 2 s of its own clock (kernel/src/gateway/report.rs),
-/// which under TCG on a busy host can lag the host's, so one read after a
-/// fixed sleep can come too early.
+/// Polls the console for up to 15 s for an `interrupts:` line printed after
+/// this call that `ready` accepts, returning the newest such line seen
+/// (accepted or not, so the caller's checks report it). The guest prints
+/// the line at most every 2 s of its own clock and only when the counts
+/// changed (kernel/src/gateway/report.rs), so this first pings through the
+/// tunnel from `lan`: both NICs interrupt again, and a line printed just
+/// before the snapshot cannot be the last one. Under TCG on a busy host the
+/// guest's clock can lag the host's, hence a poll, not one read after a
+/// fixed sleep.
 fn wait_for_interrupts_line(
     console: &crate::topology::Console,
-    after: usize,
+    lan: &str,
     ready: impl Fn(&str) -> bool,
 ) -> Result<String, String> {
+    let after = console.text().len();
+    in_ns(lan, &["ping", "-c", "1", "-W", "5", addr::PEER_TUNNEL])?;
     let mut line = None;
     for _ in 0..15 {
         thread::sleep(Duration::from_secs(1));
@@ -1342,10 +1341,8 @@ pub fn q35_msix_checks(image: &Path) -> Vec<Check> {
                     ping(&lan, addr::PEER_TUNNEL, &[])?;
                     transfer_bytes(&lan, &wan, addr::PEER_TUNNEL, CORE_TRANSFER_BYTES, || Ok(()))?;
                     transfer_bytes(&wan, &lan, addr::LAN_HOST, CORE_TRANSFER_BYTES, || Ok(()))?;
-                    // The line is printed every 2 s while counts change; the
-                    // transfers just ended, so wait for one printed after them.
-                    let after = console.text().len();
-                    let line = wait_for_interrupts_line(console, after, |line| {
+                    // A line printed after the transfers, with their counts.
+                    let line = wait_for_interrupts_line(console, &lan, |line| {
                         ["outer", "inner"].iter().all(|role| {
                             matches!(nic_interrupts(line, role), Some((route, count)) if route == "msix" && count > 0)
                         })
@@ -1407,13 +1404,12 @@ pub fn q35_msix_checks(image: &Path) -> Vec<Check> {
             }
             let out = ping(&setup.network.lan.name, addr::PEER_TUNNEL, &[])?;
             let back = ping(&setup.network.wan.name, addr::LAN_HOST, &[])?;
-            let after = console.text().len();
             let took_intx = |line: &str| {
                 ["outer", "inner"].iter().all(|role| {
                     matches!(nic_interrupts(line, role), Some((route, count)) if route == "intx" && count > 0)
                 })
             };
-            let line = wait_for_interrupts_line(console, after, took_intx)?;
+            let line = wait_for_interrupts_line(console, &setup.network.lan.name, took_intx)?;
             if !took_intx(&line) {
                 return Err(format!("a NIC took no INTx interrupt: `{line}`"));
             }

@@ -7,6 +7,7 @@
 //! panics, triple-faults or hangs must be reported as a failure).
 #![forbid(unsafe_code)]
 
+pub mod capture;
 pub mod demo;
 pub mod e2e;
 pub mod gwbench;

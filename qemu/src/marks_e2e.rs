@@ -6,10 +6,10 @@
 //! standing in for a congested router) reaches the LAN packet, while a
 //! packet that is not ECN-capable is dropped and counted (RFC 6040).
 
+use crate::capture::Capture;
 use crate::e2e::{setup, Check, Options, Setup};
-use crate::topology::{addr, in_ns, path, sh, Process};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use crate::topology::{addr, in_ns, path, sh};
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,43 +25,11 @@ struct Seen {
     what: String,
 }
 
-/// A tcpdump writing a capture file in a namespace, stopped on [`Capture::finish`].
-struct Capture {
-    process: Process,
-    file: PathBuf,
-}
-
-impl Capture {
-    fn start(ns: &str, file: PathBuf, filter: &str) -> Result<Capture, String> {
-        let child = Command::new("ip")
-            // Immediate mode: without it, packets wait in the kernel's
-            // capture ring for up to a second and a stopped tcpdump loses them.
-            .args(["netns", "exec", ns, "tcpdump", "-n", "-i", "eth0"])
-            .args(["--immediate-mode", "-U", "-w"])
-            .arg(path(&file))
-            .arg(filter)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start tcpdump: {e}"))?;
-        // tcpdump needs a moment before it captures.
-        thread::sleep(Duration::from_millis(1200));
-        Ok(Capture {
-            process: Process { child },
-            file,
-        })
-    }
-
-    /// Stops tcpdump (SIGTERM flushes the file) and reads the capture back.
-    fn finish(mut self) -> Result<Vec<Seen>, String> {
-        thread::sleep(Duration::from_millis(1000));
-        let _ = Command::new("kill")
-            .arg(self.process.child.id().to_string())
-            .status();
-        let _ = self.process.child.wait();
-        let text = sh(&["tcpdump", "-n", "-v", "-r", path(&self.file)])?;
-        Ok(parse(&text))
-    }
+/// Stops the capture and reads it back as `tcpdump -n -v` prints it.
+fn finish(capture: Capture) -> Result<Vec<Seen>, String> {
+    let file = capture.stop();
+    let text = sh(&["tcpdump", "-n", "-v", "-r", path(&file)])?;
+    Ok(parse(&text))
 }
 
 /// Reads `tcpdump -n -v` output: `IP (tos 0x88, ttl 64, …, length 176)`
@@ -183,7 +151,7 @@ fn outgoing(setup: &Setup) -> Vec<Check> {
         let size = size.to_string();
         pinged.push(ping(lan, &[family, "-Q", tos, "-s", &size], target));
     }
-    let seen = capture.finish();
+    let seen = finish(capture);
     let mut checks: Vec<Check> = Vec::new();
     checks.push((
         "handshake-initiation-marked-af41".into(),
@@ -274,7 +242,7 @@ fn incoming(setup: &Setup) -> Result<String, String> {
             addr::LAN_HOST,
         ],
     );
-    let seen = capture.finish()?;
+    let seen = finish(capture)?;
     let _ = in_ns(wan, &["nft", "delete", "table", "ip", "wgate_ce"]);
     let capable = capable?;
     if not_capable.is_ok() {
@@ -346,7 +314,7 @@ fn response_check(image: &Path) -> Check {
             "udp port 51820",
         )?;
         let out = ping(wan, &[], addr::LAN_HOST)?;
-        let seen = capture.finish()?;
+        let seen = finish(capture)?;
         let tos = gateway_tos(&seen, RESPONSE);
         if tos.is_empty() || tos.iter().any(|&t| t != 0x88) {
             return Err(format!(

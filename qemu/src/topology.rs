@@ -110,6 +110,64 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Waits until the process prints a line containing `needle` on stdout,
+    /// which it must flush at once (as `wgate-nettool`'s `listening` is). The
+    /// pipe is read byte by byte, so nothing after that line is consumed and
+    /// [`Process::wait_output`] still collects the rest.
+    pub fn wait_for_stdout_line(&mut self, needle: &str, timeout: Duration) -> Result<(), String> {
+        let stdout = self.child.stdout.take().ok_or("stdout is not piped")?;
+        let (stdout, _) = read_until_line(stdout, needle, timeout)?;
+        self.child.stdout = Some(stdout);
+        Ok(())
+    }
+}
+
+/// Reads `reader` in a thread until a line containing `needle` has arrived
+/// and gives the reader back with the text read, or fails with that text if
+/// the stream ends or `timeout` passes first (a fixed sleep instead would
+/// be too short on a loaded host one day).
+pub fn read_until_line<R: std::io::Read + Send + 'static>(
+    mut reader: R,
+    needle: &str,
+    timeout: Duration,
+) -> Result<(R, String), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let wanted = needle.to_string();
+    thread::spawn(move || {
+        let mut text = Vec::new();
+        let mut line_start = 0;
+        let mut byte = [0u8; 1];
+        let found = loop {
+            match reader.read(&mut byte) {
+                Ok(1) => {
+                    text.push(byte[0]);
+                    if byte[0] == b'\n' {
+                        let line = String::from_utf8_lossy(&text[line_start..]);
+                        if line.contains(wanted.as_str()) {
+                            break true;
+                        }
+                        line_start = text.len();
+                    }
+                }
+                Ok(_) => break false,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break false,
+            }
+        };
+        let text = String::from_utf8_lossy(&text).into_owned();
+        // The receiver is gone only after a timeout; nothing is waiting then.
+        let _ = tx.send(if found { Ok((reader, text)) } else { Err(text) });
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(found)) => Ok(found),
+        Ok(Err(text)) => Err(format!(
+            "the stream ended without a `{needle}` line: {text}"
+        )),
+        Err(_) => Err(format!("no `{needle}` line within {} s", timeout.as_secs())),
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
