@@ -1007,8 +1007,6 @@ mod tests {
     fn udp_loopback_counting() {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = sock.local_addr().unwrap();
-        let listener =
-            std::thread::spawn(move || udp_listen(&sock, Duration::from_millis(700)).unwrap());
         let tx = udp_socket_for(addr, Some("127.0.0.1:0".parse().unwrap())).unwrap();
         for _ in 0..3 {
             send_datagram(&tx, addr, b"marker-A").unwrap();
@@ -1016,7 +1014,9 @@ mod tests {
         send_datagram(&tx, addr, b"marker-B\nx").unwrap();
         send_datagram(&tx, addr, &hex_decode("ff00").unwrap()).unwrap();
         assert_eq!(udp_flood(&tx, addr, 20, 3, 100).unwrap(), 20);
-        let tally = listener.join().unwrap();
+        // Sent before listening: loopback queues them on the bound socket, so
+        // the listening window cannot close before the sends on a slow host.
+        let tally = udp_listen(&sock, Duration::from_millis(700)).unwrap();
         assert_eq!(tally.total, 25);
         assert_eq!(tally.by_payload[b"marker-A".as_slice()], 3);
         let out = format_tally(&tally);
