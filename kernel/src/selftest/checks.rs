@@ -17,8 +17,37 @@ fn tsc_elapsed_nanos(since: u64) -> u64 {
     (u128::from(ticks) * 1_000_000_000 / u128::from(time::tsc_hz())) as u64
 }
 
-/// Timer interrupts at a programmed 100 Hz, counted over 0.5 s of TSC time.
+/// How many times a timing check may measure before it fails. A host that
+/// deschedules its emulator for tens of milliseconds (TCG on a loaded
+/// machine) spoils one window; a timer that is really wrong fails them all.
+const TIMING_ATTEMPTS: u32 = 3;
+
+/// Runs `measure` until it passes or [`TIMING_ATTEMPTS`] are used, and
+/// says how many attempts it took when more than one.
+fn with_retries(measure: impl Fn() -> Result<String, String>) -> Result<String, String> {
+    let mut failures = Vec::new();
+    for attempt in 1..=TIMING_ATTEMPTS {
+        match measure() {
+            Ok(detail) if attempt == 1 => return Ok(detail),
+            Ok(detail) => {
+                return Ok(format!(
+                    "{detail} (attempt {attempt}; before: {})",
+                    failures.join("; ")
+                ))
+            }
+            Err(detail) => failures.push(detail),
+        }
+    }
+    Err(failures.join("; "))
+}
+
+/// Timer interrupts at a programmed 100 Hz, counted over 0.5 s of TSC
+/// time, within 10 %.
 pub fn timer_rate() -> Result<String, String> {
+    with_retries(timer_rate_once)
+}
+
+fn timer_rate_once() -> Result<String, String> {
     const PERIOD: u64 = 10 * MS;
     const WINDOW: u64 = 500 * MS;
     let before = time::timer_interrupts();
@@ -46,6 +75,10 @@ pub fn timer_rate() -> Result<String, String> {
 
 /// Ten halts for a deadline 50 ms ahead; the median lateness must be ≤ 5 ms.
 pub fn deadline_wake() -> Result<String, String> {
+    with_retries(deadline_wake_once)
+}
+
+fn deadline_wake_once() -> Result<String, String> {
     let mut lateness = [0u64; 10];
     for late in lateness.iter_mut() {
         let target = time::uptime_nanos() + 50 * MS;
@@ -56,6 +89,7 @@ pub fn deadline_wake() -> Result<String, String> {
         }
         *late = time::uptime_nanos() - target;
         if wakeups > 3 {
+            time::set_deadline(None);
             return Err(format!("{wakeups} wake-ups for one deadline"));
         }
     }
