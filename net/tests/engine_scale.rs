@@ -48,7 +48,9 @@ fn ten_thousand_peers_and_a_hundred_thousand_prefixes() {
     .unwrap();
     let elapsed = started.elapsed();
     eprintln!("10k peers / 100k prefixes built in {elapsed:?}");
-    assert!(elapsed.as_secs() < 30, "construction took {elapsed:?}");
+    // Not a performance goal (a few seconds here): a guard against construction
+    // going quadratic in the prefixes (minutes), loose enough for a loaded host.
+    assert!(elapsed.as_secs() < 120, "construction took {elapsed:?}");
     assert_eq!(engine.peer_count(), PEERS);
     let lookups = Instant::now();
     for _ in 0..10_000 {
