@@ -169,9 +169,13 @@ impl Harness {
         let was_replying = self.control.replying();
         self.peers_before = self.gateway.engine().peer_count();
         let now = self.clock();
-        let used = self
-            .control
-            .input(&self.pending[..n], &mut self.gateway, now, loop_counters);
+        let used = self.control.input(
+            &self.pending[..n],
+            &mut self.gateway,
+            now,
+            &mut self.rng,
+            loop_counters,
+        );
         assert!(used <= n, "input took {used} of {n} bytes");
         if was_replying {
             assert_eq!(used, 0, "input read on while a reply was pending");

@@ -21,7 +21,13 @@ fn request(world: &mut World, control: &mut Control, text: &str) -> String {
     let mut reply = Vec::new();
     let mut buffer = [0u8; 97];
     loop {
-        let used = control.input(input, &mut world.gw, now, loop_counters);
+        let used = control.input(
+            input,
+            &mut world.gw,
+            now,
+            &mut world.uapi_rng,
+            loop_counters,
+        );
         input = &input[used..];
         loop {
             let n = control.output(&mut buffer);
@@ -202,7 +208,7 @@ fn a_megabyte_of_garbage_stops_neither_forwarding_nor_the_next_client() {
     let mut rest = &garbage[..];
     let mut out = [0u8; 256];
     for _ in 0..1000 {
-        let used = control.input(rest, &mut world.gw, now, loop_counters);
+        let used = control.input(rest, &mut world.gw, now, &mut world.uapi_rng, loop_counters);
         rest = &rest[used..];
         while control.output(&mut out) > 0 {}
         // Forwarding goes on between chunks.
@@ -291,12 +297,82 @@ fn a_request_in_flight_is_quiet_only_when_done() {
     assert!(control.is_quiet());
     let now = world.clock();
     // Half a request: not quiet (a probe's late disconnect must not end it).
-    let used = control.input(b"get=1\n", &mut world.gw, now, loop_counters);
+    let used = control.input(
+        b"get=1\n",
+        &mut world.gw,
+        now,
+        &mut world.uapi_rng,
+        loop_counters,
+    );
     assert_eq!(used, 6);
     assert!(!control.is_quiet());
-    control.input(b"\n", &mut world.gw, now, loop_counters);
+    control.input(
+        b"\n",
+        &mut world.gw,
+        now,
+        &mut world.uapi_rng,
+        loop_counters,
+    );
     assert!(!control.is_quiet(), "the reply is still to be written");
     let mut out = [0u8; 4096];
     while control.output(&mut out) > 0 {}
     assert!(control.is_quiet());
+}
+
+/// The `listen_port=` value of a `get` reply.
+fn listed_port(reply: &str) -> Option<u16> {
+    reply
+        .lines()
+        .find_map(|l| l.strip_prefix("listen_port="))
+        .and_then(|p| p.parse().ok())
+}
+
+#[test]
+fn listen_port_zero_picks_an_ephemeral_port_that_get_reports_and_traffic_uses() {
+    let mut world = World::new(Rings::default());
+    world.establish();
+    let mut control = control_for(&world);
+    assert_eq!(
+        request(&mut world, &mut control, "set=1\nlisten_port=0\n\n"),
+        "errno=0\n\n"
+    );
+    // As a socket bound to port 0: some dynamic port, reported by `get`
+    // (a gateway listening on port 0 would hear nothing).
+    let reply = request(&mut world, &mut control, "get=1\n\n");
+    let port = listed_port(&reply).expect("get lists the chosen port");
+    assert!((49152..=65535).contains(&port), "{reply}");
+    assert_eq!(world.gw.listen_port(), port);
+
+    // The peer still sends to 51820: nothing listens there any more.
+    let to_lan = |n| numbered_packet(REMOTE_HOST, LAN_HOST, n, 100, 64);
+    world.peer_sends(&to_lan(1));
+    world.settle(20);
+    assert!(world.at_lan_host.is_empty(), "the old port still works");
+    // Told the new port, it gets through; the gateway's replies leave from
+    // it (the fake wire asserts the source port is the listen port).
+    let moved = std::net::SocketAddr::new(gw_endpoint().ip(), port);
+    assert!(world.peer.set_endpoint(net::PeerId(0), moved));
+    world.peer_sends(&to_lan(2));
+    world.settle(20);
+    assert_eq!(world.at_lan_host.len(), 1, "nothing through the new port");
+    let before = world.at_peer.len();
+    world.lan_sends(&numbered_packet(LAN_HOST, REMOTE_HOST, 3, 100, 64));
+    world.settle(20);
+    assert_eq!(world.at_peer.len(), before + 1);
+
+    // Asking for any port again moves it again; an explicit port is kept as given.
+    assert_eq!(
+        request(&mut world, &mut control, "set=1\nlisten_port=0\n\n"),
+        "errno=0\n\n"
+    );
+    let again = listed_port(&request(&mut world, &mut control, "get=1\n\n")).unwrap();
+    assert!((49152..=65535).contains(&again));
+    assert_ne!(again, port, "a fresh pick (the seeds make it differ)");
+    assert_eq!(
+        request(&mut world, &mut control, "set=1\nlisten_port=51820\n\n"),
+        "errno=0\n\n"
+    );
+    let reply = request(&mut world, &mut control, "get=1\n\n");
+    assert_eq!(listed_port(&reply), Some(51820));
+    assert_eq!(world.gw.listen_port(), 51820);
 }

@@ -151,7 +151,7 @@ pub fn run(boot: &BootInfo) {
         }
         let mut busy = gateway.poll(now(), &mut KernelRng);
         if let Some(uapi) = uapi.as_mut() {
-            busy |= uapi.service(&mut gateway, now());
+            busy |= uapi.service(&mut gateway, now(), &mut KernelRng);
         }
         let at = now().monotonic.as_nanos();
         crate::entropy::reseed_if_due(at);

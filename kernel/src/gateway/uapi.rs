@@ -87,7 +87,12 @@ impl Uapi {
 
     /// Moves bytes both ways and acts on complete requests. Returns whether
     /// anything moved.
-    pub fn service(&mut self, gateway: &mut VirtioGateway, now: Now) -> bool {
+    pub fn service(
+        &mut self,
+        gateway: &mut VirtioGateway,
+        now: Now,
+        rng: &mut impl rand_core::RngCore,
+    ) -> bool {
         let events = self.port.poll();
         // A client left: when nothing is in flight, start afresh (skipping
         // whatever it left in the stream). With a request or reply in
@@ -115,7 +120,7 @@ impl Uapi {
             let (start, end) = self.input_range;
             let used = self
                 .control
-                .input(&self.input[start..end], gateway, now, counters);
+                .input(&self.input[start..end], gateway, now, rng, counters);
             self.input_range.0 += used;
             moved |= used > 0;
             if used == 0 && !self.control.replying() && self.output_range.0 == self.output_range.1 {

@@ -11,6 +11,8 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use rand_core::RngCore;
+
 use super::nic::Nic;
 use super::Gateway;
 use crate::config::GatewayConfig;
@@ -109,11 +111,13 @@ impl Control {
     /// Takes client bytes and acts on every complete request; returns how
     /// many bytes it consumed (the rest waits until the reply is out).
     /// `counters` gives our own `get` keys (drop counters by NIC and reason).
+    /// `rng` picks the port when a client asks for any (`listen_port=0`).
     pub fn input<O: Nic, I: Nic>(
         &mut self,
         mut bytes: &[u8],
         gateway: &mut Gateway<O, I>,
         now: Now,
+        rng: &mut impl RngCore,
         counters: impl Fn(&Gateway<O, I>) -> Vec<(String, u64)>,
     ) -> usize {
         let total = bytes.len();
@@ -155,7 +159,7 @@ impl Control {
                 }
                 Some(Event::Set(request)) => {
                     let errno = match self.model.apply(&request) {
-                        Ok(changes) => apply(&self.model, &changes, gateway, now),
+                        Ok(changes) => apply(&mut self.model, &changes, gateway, now, rng),
                         Err(error) => error.errno(),
                     };
                     self.reply = Reply::Errno(errno.reply(), 0);
@@ -198,10 +202,11 @@ impl Control {
 
 /// Makes the engine (and the loop) follow a `set` the model accepted.
 fn apply<O: Nic, I: Nic>(
-    model: &Model,
+    model: &mut Model,
     changes: &[Change],
     gateway: &mut Gateway<O, I>,
     now: Now,
+    rng: &mut impl RngCore,
 ) -> Errno {
     let mut errno = Errno::OK;
     for change in changes {
@@ -219,7 +224,15 @@ fn apply<O: Nic, I: Nic>(
                     "uapi: private key removed; existing sessions continue until they expire"
                 ),
             },
-            Change::ListenPort(port) => gateway.set_listen_port(*port),
+            Change::ListenPort(requested) => {
+                let port = match *requested {
+                    0 => ephemeral_port(rng),
+                    port => port,
+                };
+                gateway.set_listen_port(port);
+                model.set_listen_port(port);
+                log::info!("uapi: listening on UDP port {port}");
+            }
             Change::Fwmark(_) => {}
             Change::PeerRemoved(key) => {
                 if let Some(id) = id_of(key) {
@@ -251,6 +264,16 @@ fn apply<O: Nic, I: Nic>(
         }
     }
     errno
+}
+
+/// The dynamic ports of RFC 6335, from which a port is picked when a client
+/// asks for any: the port a socket bound to port 0 would get.
+const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
+
+/// A port from [`EPHEMERAL_PORTS`], uniformly (the range holds 2^14 ports).
+fn ephemeral_port(rng: &mut impl RngCore) -> u16 {
+    let span = u32::from(EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start()) + 1;
+    EPHEMERAL_PORTS.start() + (rng.next_u32() % span) as u16
 }
 
 /// A peer without keys (its public key was ours) holds no preshared key in

@@ -35,7 +35,7 @@ use deferred::Deferred;
 pub use deferred::MAX_PACKET;
 use forward::{forward_from_lan, transmit_copy, tunnel_gso, Forwarder, Lan, Plumbing, Scratch};
 use nic::{Nic, RxRing, TxRing};
-use outer_frame::{classify, OuterDrop, OuterFrame, ETHERNET_LEN};
+use outer_frame::{classify, OuterDrop, OuterFrame, OuterIdentity, ETHERNET_LEN};
 use stack::{static_outer, DhcpNews, Stack};
 use stats::{GatewayStats, Stage, StageClock, StageCycles};
 use wan::Wan;
@@ -177,6 +177,11 @@ impl<O: Nic, I: Nic> Gateway<O, I> {
     /// fast path recognises datagrams for the new port from the next frame.
     pub fn set_listen_port(&mut self, port: u16) {
         self.plumbing.wan.set_listen_port(port);
+    }
+
+    /// The UDP port WireGuard datagrams are recognised on and sent from.
+    pub fn listen_port(&self) -> u16 {
+        self.plumbing.wan.listen_port()
     }
 
     /// The router (its counters).

@@ -51,7 +51,8 @@ pub enum Change {
     /// handshake must be dropped, every peer's static-static DH recomputed. Peers whose key
     /// equals the new public key have been removed (reported as [`Change::PeerRemoved`]).
     PrivateKey,
-    /// The listen port changed (0: any port); move the socket. The glue may answer
+    /// The listen port changed (0: any port: the glue picks one and records it with
+    /// [`Model::set_listen_port`]); move the socket. The glue may answer
     /// [`super::Errno::PORT_IN_USE`] if that fails, as wireguard-go does.
     ListenPort(u16),
     /// The fwmark changed (kept for `wg showconf`; the gateway has no use for it).
@@ -279,9 +280,16 @@ impl Model {
         self.private_key.as_ref().map(PrivateKey::public_key)
     }
 
-    /// The listen port (0: any).
+    /// The listen port (0: any, until the gateway reports the one it chose).
     pub fn listen_port(&self) -> u16 {
         self.listen_port
+    }
+
+    /// Records the port the gateway chose after a `set` asked for any port
+    /// (`listen_port=0`), so that `get` reports the port in use, as
+    /// wireguard-go and Linux report the one their socket was bound to.
+    pub fn set_listen_port(&mut self, port: u16) {
+        self.listen_port = port;
     }
 
     /// The fwmark (0: off).

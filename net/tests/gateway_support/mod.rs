@@ -131,6 +131,8 @@ pub struct World {
     /// (DS byte, WireGuard message type, UDP payload length) of every
     /// datagram the gateway sent to the peer, in order.
     pub outer_marks: Vec<(u8, u8, usize)>,
+    /// Randomness for the userspace API (the port `listen_port=0` picks).
+    pub uapi_rng: ChaCha8Rng,
 }
 
 pub fn config_text(gw_key: &PrivateKey, peer_key: &PublicKey) -> String {
@@ -187,6 +189,7 @@ impl World {
             peer_public,
             peer_outer_ds: None,
             outer_marks: Vec::new(),
+            uapi_rng: ChaCha8Rng::seed_from_u64(17),
         }
     }
 
@@ -224,9 +227,14 @@ impl World {
 
     fn peer_output(&mut self, out: PeerOutput) {
         for (to, datagram, ds) in out.sent {
-            assert_eq!(to, gw_endpoint(), "the peer sends only to the gateway");
+            // To the gateway's address, at whatever port the peer believes it listens on.
+            assert_eq!(
+                to.ip(),
+                gw_endpoint().ip(),
+                "the peer sends only to the gateway"
+            );
             let ds = self.peer_outer_ds.unwrap_or(ds);
-            let packet = ipv4_udp_ds(peer_endpoint(), gw_endpoint(), &datagram, 64, false, ds);
+            let packet = ipv4_udp_ds(peer_endpoint(), to, &datagram, 64, false, ds);
             let frame = ethernet(GW_OUTER_MAC, PEER_MAC, 0x0800, &packet);
             if !self.gw.nics().0.inject(frame, RxChecksum::Unchecked) {
                 self.outer_device_drops += 1;
@@ -289,7 +297,8 @@ impl World {
         let Some((from, to, payload)) = read_ipv4_udp(&frame) else {
             return;
         };
-        assert_eq!((from, to), (gw_endpoint(), peer_endpoint()));
+        let ours = SocketAddr::new(gw_endpoint().ip(), self.gw.listen_port());
+        assert_eq!((from, to), (ours, peer_endpoint()));
         self.outer_marks.push((
             frame[15],
             payload.first().copied().unwrap_or(0),
