@@ -102,7 +102,10 @@ pub struct UapiRun {
 #[derive(Debug, Default)]
 struct ListedPeer {
     public_key: [u8; 32],
+    preshared_key: Option<[u8; 32]>,
     endpoint: Option<String>,
+    /// `persistent_keepalive_interval` (0: off).
+    keepalive: u64,
     allowed_ips: Vec<String>,
 }
 
@@ -310,6 +313,7 @@ impl Harness {
         let engine = self.gateway.engine();
         let mut peers: Vec<ListedPeer> = Vec::new();
         let mut config = Vec::new();
+        let mut listed_port = None;
         for line in body.split_terminator('\n') {
             assert!(line.len() < MAX_LINE, "a line of {} bytes", line.len());
             let (key, value) = line
@@ -332,7 +336,9 @@ impl Harness {
                     ..ListedPeer::default()
                 }),
                 "preshared_key" => {
-                    hex_key(value);
+                    let peer = peers.last_mut().expect("a peer key first");
+                    // Listed always, as wireguard-go does; all zeros means none.
+                    peer.preshared_key = Some(hex_key(value)).filter(|k| *k != [0; 32]);
                 }
                 "protocol_version" => assert_eq!(value, "1"),
                 "endpoint" => {
@@ -345,13 +351,24 @@ impl Harness {
                     assert!(value.parse::<net::IpCidr>().is_ok(), "{line:?}");
                     peer.allowed_ips.push(value.to_string());
                 }
-                "listen_port"
-                | "fwmark"
+                "listen_port" => {
+                    let port: u16 = value.parse().expect("a port");
+                    assert_eq!(
+                        port,
+                        self.gateway.listen_port(),
+                        "the gateway uses another port"
+                    );
+                    listed_port = Some(port);
+                }
+                "persistent_keepalive_interval" => {
+                    let peer = peers.last_mut().expect("a peer key first");
+                    peer.keepalive = value.parse().expect("a number");
+                }
+                "fwmark"
                 | "last_handshake_time_sec"
                 | "last_handshake_time_nsec"
                 | "tx_bytes"
-                | "rx_bytes"
-                | "persistent_keepalive_interval" => {
+                | "rx_bytes" => {
                     assert!(value.parse::<u64>().is_ok(), "not a number: {line:?}");
                 }
                 _ => {
@@ -384,7 +401,14 @@ impl Harness {
                 config.push(line.to_string());
             }
         }
-        // The engine runs exactly the peers the API reports, with their prefixes and endpoints.
+        // `get` omits port 0, which the gateway never listens on (it picks one).
+        assert_eq!(
+            listed_port,
+            Some(self.gateway.listen_port()),
+            "`get` lists no listen port"
+        );
+        // The engine runs exactly the peers the API reports, with their
+        // prefixes, endpoints, keepalives and preshared keys.
         assert_eq!(
             engine.peer_count(),
             peers.len(),
@@ -413,6 +437,27 @@ impl Harness {
                 "endpoint of {}",
                 hex(&peer.public_key)
             );
+            let keepalive = engine
+                .peer_stats(id)
+                .and_then(|s| s.persistent_keepalive)
+                .map_or(0, |k| k.as_secs());
+            assert_eq!(
+                keepalive,
+                peer.keepalive,
+                "keepalive of {}",
+                hex(&peer.public_key)
+            );
+            // A peer with our own key is kept without keys, so without a
+            // preshared key in the engine; it gets the listed one back once
+            // a new private key makes it usable.
+            if key != *engine.public_key() {
+                let theirs = engine.preshared_key(id).map(|k| *k.as_bytes());
+                assert!(
+                    theirs == peer.preshared_key,
+                    "preshared key of {} differs",
+                    hex(&peer.public_key)
+                );
+            }
         }
         config
     }
