@@ -376,3 +376,23 @@ fn listen_port_zero_picks_an_ephemeral_port_that_get_reports_and_traffic_uses() 
     assert_eq!(listed_port(&reply), Some(51820));
     assert_eq!(world.gw.listen_port(), 51820);
 }
+
+#[test]
+fn a_refused_set_asking_for_any_port_keeps_the_port() {
+    let mut world = World::new(Rings::default());
+    world.establish();
+    let mut control = control_for(&world);
+    // All or nothing: the bad key refuses the request, port change included.
+    let reply = request(
+        &mut world,
+        &mut control,
+        "set=1\nlisten_port=0\npublic_key=zz\n\n",
+    );
+    assert!(reply.starts_with("errno=-"), "{reply}");
+    let reply = request(&mut world, &mut control, "get=1\n\n");
+    assert_eq!(listed_port(&reply), Some(51820), "{reply}");
+    assert_eq!(world.gw.listen_port(), 51820);
+    world.lan_sends(&numbered_packet(LAN_HOST, REMOTE_HOST, 4, 100, 64));
+    world.settle(20);
+    assert_eq!(world.at_peer.len(), 1, "still forwarding on 51820");
+}

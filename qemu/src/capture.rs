@@ -52,13 +52,19 @@ impl Capture {
     }
 
     /// Lets packets in flight arrive, then stops tcpdump with SIGTERM, which
-    /// flushes and closes the file, and returns the file's path.
+    /// flushes and closes the file, and returns the file's path. A tcpdump
+    /// that has not ended 5 s later is killed when the capture drops.
     pub fn stop(mut self) -> PathBuf {
         thread::sleep(SETTLE);
         let _ = Command::new("kill")
             .arg(self.process.child.id().to_string())
             .status();
-        let _ = self.process.child.wait();
+        for _ in 0..50 {
+            if !matches!(self.process.child.try_wait(), Ok(None)) {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
         self.file.clone()
     }
 }

@@ -402,8 +402,9 @@ fn replay_check(setup: &Setup) -> Result<String, String> {
         setup.network.file("capture.pcap"),
         "udp and dst port 51820 and greater 100",
     )?;
-    // Long enough for the send, the capture and the replay on a slow host.
-    let listener = spawn_listener(lan, &["udp-listen", "192.168.77.2:6001", "12"])?;
+    // Long enough for the send, the capture and the replay on a slow host;
+    // a marker sent after the replay proves the listener was still open.
+    let listener = spawn_listener(lan, &["udp-listen", "192.168.77.2:6001", "15"])?;
     tool(
         wan,
         &[
@@ -444,7 +445,22 @@ fn replay_check(setup: &Setup) -> Result<String, String> {
         wan,
         &["udp-send-hex", &endpoint, hex, "--bind", "192.0.2.2:40000"],
     )?;
+    tool(
+        wan,
+        &[
+            "udp-send",
+            "192.168.77.2:6001",
+            "after-the-replay",
+            "--bind",
+            "10.99.0.2:0",
+        ],
+    )?;
     let heard = finish_tool(listener)?;
+    if !heard.contains("after-the-replay") {
+        return Err(format!(
+            "the listener closed before the replay could be judged: {heard}"
+        ));
+    }
     let count = heard
         .lines()
         .find(|l| l.contains("replay-me-once"))

@@ -108,13 +108,12 @@ impl Process {
             stderr,
         })
     }
-}
 
-impl Process {
     /// Waits until the process prints a line containing `needle` on stdout,
     /// which it must flush at once (as `wgate-nettool`'s `listening` is). The
     /// pipe is read byte by byte, so nothing after that line is consumed and
-    /// [`Process::wait_output`] still collects the rest.
+    /// [`Process::wait_output`] still collects the rest. On an error the
+    /// stdout pipe stays with the reading thread: drop the process then.
     pub fn wait_for_stdout_line(&mut self, needle: &str, timeout: Duration) -> Result<(), String> {
         let stdout = self.child.stdout.take().ok_or("stdout is not piped")?;
         let (stdout, _) = read_until_line(stdout, needle, timeout)?;

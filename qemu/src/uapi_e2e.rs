@@ -215,16 +215,6 @@ pub fn checks(image: &std::path::Path) -> Vec<Check> {
     checks.push((
         "wg-set-listen-port-0-picks-a-port-traffic-follows".into(),
         (|| {
-            // As on Linux: port 0 means any; `wg show` then gives the one in use.
-            wg(&["set", &name, "listen-port", "0"])?;
-            let shown = wg(&["show", &name, "listen-port"])?;
-            let port: u16 = shown
-                .trim()
-                .parse()
-                .map_err(|_| format!("`wg show listen-port` printed {shown:?}"))?;
-            if !(49152..=65535).contains(&port) {
-                return Err(format!("port {port} is not a dynamic port"));
-            }
             let peer_endpoint = |port: u16| {
                 let endpoint = format!("{}:{port}", addr::GATEWAY_OUTER);
                 let peer = &s.gateway_keys.public;
@@ -232,19 +222,34 @@ pub fn checks(image: &std::path::Path) -> Vec<Check> {
                     .wan
                     .exec(&["wg", "set", &s.peer.iface, "peer", peer, "endpoint", &endpoint])
             };
-            peer_endpoint(port)?;
-            let moved = answers(&lan, addr::PEER_TUNNEL);
+            // The peer pings first, so its packets go to the port it was told
+            // (wireguard-go would otherwise follow the gateway's source port).
+            let moved = (|| {
+                // As on Linux: port 0 means any; `wg show` then gives the one in use.
+                wg(&["set", &name, "listen-port", "0"])?;
+                let shown = wg(&["show", &name, "listen-port"])?;
+                let port: u16 = shown
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("`wg show listen-port` printed {shown:?}"))?;
+                if !(49152..=65535).contains(&port) {
+                    return Err(format!("port {port} is not a dynamic port"));
+                }
+                peer_endpoint(port)?;
+                if !answers(&s.network.wan.name, addr::LAN_HOST) {
+                    return Err(format!("the peer's ping to port {port} got no answer"));
+                }
+                Ok(port)
+            })();
             // Back to 51820 for the checks after this one, whatever happened.
             wg(&["set", &name, "listen-port", "51820"])?;
             peer_endpoint(51820)?;
-            if !moved {
-                return Err(format!("no ping through the tunnel on port {port}"));
-            }
-            if !answers(&lan, addr::PEER_TUNNEL) {
-                return Err("no ping after moving back to 51820".into());
+            let port = moved?;
+            if !answers(&s.network.wan.name, addr::LAN_HOST) {
+                return Err("no ping from the peer after moving back to 51820".into());
             }
             Ok(format!(
-                "`wg set listen-port 0`: the gateway took port {port}, the tunnel worked there and back on 51820"
+                "`wg set listen-port 0`: the gateway took port {port}; the peer, told that port, pinged the LAN through it, and again on 51820 after moving back"
             ))
         })(),
     ));

@@ -267,7 +267,8 @@ fn apply<O: Nic, I: Nic>(
 }
 
 /// The dynamic ports of RFC 6335, from which a port is picked when a client
-/// asks for any: the port a socket bound to port 0 would get.
+/// asks for any, as Linux and wireguard-go pick one from the system's
+/// ephemeral range (on Linux 32768-60999 by default) by binding port 0.
 const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49152..=65535;
 
 /// A port from [`EPHEMERAL_PORTS`], uniformly (the range holds 2^14 ports).

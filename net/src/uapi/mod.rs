@@ -32,7 +32,9 @@
 //!         }
 //!         Some(Event::Set(request)) => {
 //!             let errno = match model.apply(&request) {
-//!                 Ok(changes) => { engine.apply(&model, &changes); Errno::OK }
+//!                 // The glue follows the changes; after `ListenPort(0)` it picks a
+//!                 // port and records it with `model.set_listen_port`.
+//!                 Ok(changes) => { engine.apply(&mut model, &changes); Errno::OK }
 //!                 Err(error) => error.errno(),
 //!             };
 //!             port.write(errno.reply().as_bytes());

@@ -289,6 +289,7 @@ impl Model {
     /// (`listen_port=0`), so that `get` reports the port in use, as
     /// wireguard-go and Linux report the one their socket was bound to.
     pub fn set_listen_port(&mut self, port: u16) {
+        debug_assert!(port != 0, "the port actually in use is never 0");
         self.listen_port = port;
     }
 
