@@ -67,4 +67,13 @@ impl Capture {
         }
         self.file.clone()
     }
+
+    /// Stops the capture and returns it as `tcpdump -n -r` prints it, with
+    /// `options` (e.g. `-v`) added.
+    pub fn stop_and_print(self, options: &[&str]) -> Result<String, String> {
+        let file = self.stop();
+        let mut args = vec!["tcpdump", "-n", "-r", path(&file)];
+        args.extend_from_slice(options);
+        crate::topology::sh(&args)
+    }
 }

@@ -319,8 +319,7 @@ pub fn tunnel_checks(image: &Path) -> Vec<Check> {
         // addressed to it (ARP included).
         let capture = Capture::start(&wan, setup.network.file("low-order.pcap"), "host 192.0.2.77")?;
         let _ = in_ns(&lan, &["ping", "-c", "3", "-i", "0.3", "-W", "1", "10.9.0.5"]);
-        let file = capture.stop();
-        let captured = crate::topology::sh(&["tcpdump", "-n", "-r", path(&file)])?;
+        let captured = capture.stop_and_print(&[])?;
         if !captured.trim().is_empty() {
             return Err(format!("packets went to the low-order peer: {captured}"));
         }
@@ -1268,7 +1267,7 @@ fn wait_for_interrupts_line(
     ready: impl Fn(&str) -> bool,
 ) -> Result<String, String> {
     let after = console.text().len();
-    in_ns(lan, &["ping", "-c", "1", "-W", "5", addr::PEER_TUNNEL])?;
+    ping(lan, addr::PEER_TUNNEL, &[])?;
     let mut line = None;
     for _ in 0..15 {
         thread::sleep(Duration::from_secs(1));

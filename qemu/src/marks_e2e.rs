@@ -8,7 +8,7 @@
 
 use crate::capture::Capture;
 use crate::e2e::{setup, Check, Options, Setup};
-use crate::topology::{addr, in_ns, path, sh};
+use crate::topology::{addr, in_ns};
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -27,9 +27,7 @@ struct Seen {
 
 /// Stops the capture and reads it back as `tcpdump -n -v` prints it.
 fn finish(capture: Capture) -> Result<Vec<Seen>, String> {
-    let file = capture.stop();
-    let text = sh(&["tcpdump", "-n", "-v", "-r", path(&file)])?;
-    Ok(parse(&text))
+    Ok(parse(&capture.stop_and_print(&["-v"])?))
 }
 
 /// Reads `tcpdump -n -v` output: `IP (tos 0x88, ttl 64, …, length 176)`
